@@ -1,0 +1,27 @@
+//! Qwen3-VL in burn: config, vision tower, DeepStack, dense/MoE text decoder, MRoPE, KV cache,
+//! sampling, HF checkpoint I/O, image/video preprocessing, tokenizer and chat template.
+//!
+//! Everything is generic over `B: Backend`; [`backend`] names the CPU default and the CUDA
+//! backend behind the `cuda` feature.
+
+pub mod backend;
+pub mod cache;
+pub mod chat;
+pub mod config;
+pub mod error;
+pub mod model;
+pub mod nn;
+pub mod position;
+pub mod preprocess;
+pub mod rope;
+pub mod safetensors_io;
+pub mod text;
+pub mod tokenizer;
+pub mod trace;
+pub mod vision;
+pub mod weights;
+
+pub use cache::KvCache;
+pub use config::Qwen3VlConfig;
+pub use error::{ModelError, Result};
+pub use model::{Batch, ForwardOutput, Qwen3Vl, VisualInput};

@@ -1,0 +1,399 @@
+//! The Qwen3 text decoder: RMSNorm, attention with per-head q/k norms and MRoPE, GQA, SwiGLU or
+//! a sparse MoE block, DeepStack injection, final norm and (tied or untied) LM head.
+
+use burn::module::Param;
+use burn::nn::Linear;
+use burn::prelude::*;
+use burn::tensor::IndexingUpdateOp;
+use burn::tensor::activation::{silu, softmax};
+
+use crate::cache::KvCache;
+use crate::config::TextConfig;
+use crate::error::Result;
+use crate::nn::{RmsNorm, apply_rotary};
+use crate::trace::{Trace, record};
+use crate::weights::{Init, Loader, Saver, host_f32};
+
+/// Self-attention with q/k RMSNorm per head (before RoPE) and grouped KV heads.
+#[derive(Module, Debug)]
+pub struct Attention<B: Backend> {
+    pub q_proj: Linear<B>,
+    pub k_proj: Linear<B>,
+    pub v_proj: Linear<B>,
+    pub o_proj: Linear<B>,
+    pub q_norm: RmsNorm<B>,
+    pub k_norm: RmsNorm<B>,
+    pub num_heads: usize,
+    pub num_kv_heads: usize,
+    pub head_dim: usize,
+}
+
+impl<B: Backend> Attention<B> {
+    fn load(loader: &mut Loader<B>, prefix: &str, cfg: &TextConfig) -> Result<Self> {
+        let (d, hd) = (cfg.hidden_size, cfg.head_dim());
+        let (nh, nkv) = (cfg.num_attention_heads, cfg.num_key_value_heads);
+        Ok(Self {
+            q_proj: loader.linear(&format!("{prefix}.q_proj"), d, nh * hd, false)?,
+            k_proj: loader.linear(&format!("{prefix}.k_proj"), d, nkv * hd, false)?,
+            v_proj: loader.linear(&format!("{prefix}.v_proj"), d, nkv * hd, false)?,
+            o_proj: loader.linear(&format!("{prefix}.o_proj"), nh * hd, d, false)?,
+            q_norm: RmsNorm::load(loader, &format!("{prefix}.q_norm"), hd, cfg.rms_norm_eps)?,
+            k_norm: RmsNorm::load(loader, &format!("{prefix}.k_norm"), hd, cfg.rms_norm_eps)?,
+            num_heads: nh,
+            num_kv_heads: nkv,
+            head_dim: hd,
+        })
+    }
+
+    fn save(&self, saver: &mut Saver, prefix: &str) {
+        for (name, linear) in [
+            ("q_proj", &self.q_proj),
+            ("k_proj", &self.k_proj),
+            ("v_proj", &self.v_proj),
+            ("o_proj", &self.o_proj),
+        ] {
+            saver.linear(&format!("{prefix}.{name}"), linear);
+        }
+        self.q_norm.save(saver, &format!("{prefix}.q_norm"));
+        self.k_norm.save(saver, &format!("{prefix}.k_norm"));
+    }
+
+    /// `x: [B, l, D]`, `cos/sin: [B, 1, l, hd]`, `mask: [B, 1, l, T]` additive, where `T` is `l`
+    /// without a cache or `cached + l` with one. Returns `[B, l, D]`.
+    fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        cos: &Tensor<B, 4>,
+        sin: &Tensor<B, 4>,
+        mask: &Tensor<B, 4>,
+        cache: Option<(&mut KvCache<B>, usize)>,
+    ) -> Tensor<B, 3> {
+        let [b, l, _] = x.dims();
+        let (nh, nkv, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        let heads = |t: Tensor<B, 3>, n: usize| t.reshape([b, l, n, hd]);
+        let q = self.q_norm.forward(heads(self.q_proj.forward(x.clone()), nh)).swap_dims(1, 2);
+        let k = self.k_norm.forward(heads(self.k_proj.forward(x.clone()), nkv)).swap_dims(1, 2);
+        let v = heads(self.v_proj.forward(x), nkv).swap_dims(1, 2);
+        let q = apply_rotary(q, cos.clone(), sin.clone());
+        let k = apply_rotary(k, cos.clone(), sin.clone());
+        let (k, v) = match cache {
+            Some((cache, layer)) => cache.append(layer, k, v),
+            None => (k, v),
+        };
+        let t = k.dims()[2];
+        // GQA without copying K/V: the g query heads of one KV head form one [g·l, hd] block.
+        let g = nh / nkv;
+        let q = q.reshape([b, nkv, g * l, hd]);
+        let scores = q.matmul(k.swap_dims(2, 3)) * (hd as f64).powf(-0.5);
+        let scores = scores.reshape([b, nkv, g, l, t]) + mask.clone().reshape([b, 1, 1, l, t]);
+        let probs = softmax(scores, 4).reshape([b, nkv, g * l, t]);
+        let out = probs.matmul(v).reshape([b, nh, l, hd]).swap_dims(1, 2);
+        self.o_proj.forward(out.reshape([b, l, nh * hd]))
+    }
+}
+
+/// SwiGLU: `down(silu(gate x) ⊙ up x)`.
+#[derive(Module, Debug)]
+pub struct Mlp<B: Backend> {
+    pub gate_proj: Linear<B>,
+    pub up_proj: Linear<B>,
+    pub down_proj: Linear<B>,
+}
+
+impl<B: Backend> Mlp<B> {
+    fn load(loader: &mut Loader<B>, prefix: &str, d: usize, i: usize) -> Result<Self> {
+        Ok(Self {
+            gate_proj: loader.linear(&format!("{prefix}.gate_proj"), d, i, false)?,
+            up_proj: loader.linear(&format!("{prefix}.up_proj"), d, i, false)?,
+            down_proj: loader.linear(&format!("{prefix}.down_proj"), i, d, false)?,
+        })
+    }
+
+    fn save(&self, saver: &mut Saver, prefix: &str) {
+        saver.linear(&format!("{prefix}.gate_proj"), &self.gate_proj);
+        saver.linear(&format!("{prefix}.up_proj"), &self.up_proj);
+        saver.linear(&format!("{prefix}.down_proj"), &self.down_proj);
+    }
+
+    /// `[..., D] → [..., D]`
+    fn forward<const N: usize>(&self, x: Tensor<B, N>) -> Tensor<B, N> {
+        let gate = silu(self.gate_proj.forward(x.clone()));
+        self.down_proj.forward(gate * self.up_proj.forward(x))
+    }
+}
+
+/// Sparse MoE block: softmax router over all experts, top-k, renormalised weights, no shared
+/// expert. Experts are stored in the hub layout, used as `x @ W`:
+/// `gate_up: [E, D, 2I]` (gate = first `I` columns) and `down: [E, I, D]`.
+#[derive(Module, Debug)]
+pub struct SparseMoe<B: Backend> {
+    /// Router `[D, E]` (HF `mlp.gate.weight` is `[E, D]`).
+    pub router: Linear<B>,
+    pub gate_up: Param<Tensor<B, 3>>,
+    pub down: Param<Tensor<B, 3>>,
+    pub top_k: usize,
+}
+
+impl<B: Backend> SparseMoe<B> {
+    fn load(loader: &mut Loader<B>, prefix: &str, cfg: &TextConfig) -> Result<Self> {
+        let d = cfg.hidden_size;
+        let e = cfg.num_experts.unwrap_or(0);
+        let i = cfg.moe_intermediate_size.unwrap_or(0);
+        let gate_up_name = format!("{prefix}.experts.gate_up_proj");
+        let down_name = format!("{prefix}.experts.down_proj");
+        // transformers 5 saves the transposed layout ([E, 2I, D] / [E, D, I]); detect by shape.
+        let gate_up = if loader.shape_of(&gate_up_name) == Some(vec![e, 2 * i, d]) && 2 * i != d {
+            loader.param(&gate_up_name, [e, 2 * i, d], Init::Normal(0.02))?.map(|t| t.swap_dims(1, 2))
+        } else {
+            loader.param(&gate_up_name, [e, d, 2 * i], Init::Normal(0.02))?
+        };
+        let down = if loader.shape_of(&down_name) == Some(vec![e, d, i]) && i != d {
+            loader.param(&down_name, [e, d, i], Init::Normal(0.02))?.map(|t| t.swap_dims(1, 2))
+        } else {
+            loader.param(&down_name, [e, i, d], Init::Normal(0.02))?
+        };
+        Ok(Self {
+            router: loader.linear(&format!("{prefix}.gate"), d, e, false)?,
+            gate_up,
+            down,
+            top_k: cfg.num_experts_per_tok.unwrap_or(1),
+        })
+    }
+
+    fn save(&self, saver: &mut Saver, prefix: &str) {
+        saver.linear(&format!("{prefix}.gate"), &self.router);
+        saver.param(&format!("{prefix}.experts.gate_up_proj"), &self.gate_up);
+        saver.param(&format!("{prefix}.experts.down_proj"), &self.down);
+    }
+
+    /// `x: [N, D] → [N, D]`; also returns the chosen experts `[N][k]` (descending weight).
+    fn forward(&self, x: Tensor<B, 2>) -> (Tensor<B, 2>, Vec<Vec<usize>>) {
+        let [n, d] = x.dims();
+        let [experts, _, two_i] = self.gate_up.val().dims();
+        let inter = two_i / 2;
+        let probs = softmax(self.router.forward(x.clone()), 1);
+        let host = host_f32(probs.clone());
+        let k = self.top_k;
+        let chosen: Vec<Vec<usize>> = host.chunks(experts).map(|row| top_k_indices(row, k)).collect();
+        let flat: Vec<i64> = chosen.iter().flatten().map(|&e| e as i64).collect();
+        let idx = Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [n, k]), &x.device());
+        let weights = probs.gather(1, idx);
+        let weights = weights.clone() / weights.sum_dim(1);
+        let weights_flat = weights.reshape([n * k]);
+
+        let mut out = Tensor::<B, 2>::zeros([n, d], &x.device());
+        for e in 0..experts {
+            let (rows, slots): (Vec<i64>, Vec<i64>) = chosen
+                .iter()
+                .enumerate()
+                .flat_map(|(t, experts)| {
+                    experts
+                        .iter()
+                        .position(|&x| x == e)
+                        .map(|s| (t as i64, (t * k + s) as i64))
+                })
+                .unzip();
+            if rows.is_empty() {
+                continue;
+            }
+            let m = rows.len();
+            let device = x.device();
+            let rows = Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [m]), &device);
+            let slots = Tensor::<B, 1, Int>::from_data(TensorData::new(slots, [m]), &device);
+            let xe = x.clone().select(0, rows.clone());
+            let gate_up = self.gate_up.val().narrow(0, e, 1).reshape([d, two_i]);
+            let gu = xe.matmul(gate_up);
+            let h = silu(gu.clone().narrow(1, 0, inter)) * gu.narrow(1, inter, inter);
+            let ye = h.matmul(self.down.val().narrow(0, e, 1).reshape([inter, d]));
+            let we = weights_flat.clone().select(0, slots).unsqueeze_dim(1);
+            out = out.select_assign(0, rows, ye * we, IndexingUpdateOp::Add);
+        }
+        (out, chosen)
+    }
+}
+
+/// Indices of the `k` largest values, largest first (ties: lower index first, like torch).
+fn top_k_indices(row: &[f32], k: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..row.len()).collect();
+    order.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+    order.truncate(k);
+    order
+}
+
+/// Dense SwiGLU or sparse MoE.
+#[derive(Module, Debug)]
+pub enum FeedForward<B: Backend> {
+    Dense(Mlp<B>),
+    Sparse(SparseMoe<B>),
+}
+
+/// Pre-norm decoder layer.
+#[derive(Module, Debug)]
+pub struct DecoderLayer<B: Backend> {
+    pub input_layernorm: RmsNorm<B>,
+    pub self_attn: Attention<B>,
+    pub post_attention_layernorm: RmsNorm<B>,
+    pub mlp: FeedForward<B>,
+}
+
+impl<B: Backend> DecoderLayer<B> {
+    fn load(loader: &mut Loader<B>, prefix: &str, layer: usize, cfg: &TextConfig) -> Result<Self> {
+        let mlp = if cfg.layer_is_sparse(layer) {
+            FeedForward::Sparse(SparseMoe::load(loader, &format!("{prefix}.mlp"), cfg)?)
+        } else {
+            FeedForward::Dense(Mlp::load(loader, &format!("{prefix}.mlp"), cfg.hidden_size, cfg.intermediate_size)?)
+        };
+        Ok(Self {
+            input_layernorm: RmsNorm::load(loader, &format!("{prefix}.input_layernorm"), cfg.hidden_size, cfg.rms_norm_eps)?,
+            self_attn: Attention::load(loader, &format!("{prefix}.self_attn"), cfg)?,
+            post_attention_layernorm: RmsNorm::load(
+                loader,
+                &format!("{prefix}.post_attention_layernorm"),
+                cfg.hidden_size,
+                cfg.rms_norm_eps,
+            )?,
+            mlp,
+        })
+    }
+
+    fn save(&self, saver: &mut Saver, prefix: &str) {
+        self.input_layernorm.save(saver, &format!("{prefix}.input_layernorm"));
+        self.self_attn.save(saver, &format!("{prefix}.self_attn"));
+        self.post_attention_layernorm.save(saver, &format!("{prefix}.post_attention_layernorm"));
+        match &self.mlp {
+            FeedForward::Dense(mlp) => mlp.save(saver, &format!("{prefix}.mlp")),
+            FeedForward::Sparse(moe) => moe.save(saver, &format!("{prefix}.mlp")),
+        }
+    }
+
+    fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        cos: &Tensor<B, 4>,
+        sin: &Tensor<B, 4>,
+        mask: &Tensor<B, 4>,
+        cache: Option<(&mut KvCache<B>, usize)>,
+        router_choices: Option<&mut Vec<Vec<usize>>>,
+    ) -> Tensor<B, 3> {
+        let attn = self.self_attn.forward(self.input_layernorm.forward(x.clone()), cos, sin, mask, cache);
+        let h = x + attn;
+        let normed = self.post_attention_layernorm.forward(h.clone());
+        let ff = match &self.mlp {
+            FeedForward::Dense(mlp) => mlp.forward(normed),
+            FeedForward::Sparse(moe) => {
+                let [b, l, d] = normed.dims();
+                let (out, chosen) = moe.forward(normed.reshape([b * l, d]));
+                if let Some(sink) = router_choices {
+                    *sink = chosen;
+                }
+                out.reshape([b, l, d])
+            }
+        };
+        h + ff
+    }
+}
+
+/// DeepStack feature for one decoder layer, laid out over the flattened `[B·L]` positions:
+/// `rows` is `[1 + visual tokens, D]` (row 0 zeros) and `index[p]` picks the row for position `p`.
+#[derive(Debug, Clone)]
+pub struct DeepStackInjection<B: Backend> {
+    pub rows: Tensor<B, 2>,
+    pub index: Tensor<B, 1, Int>,
+}
+
+/// Embedding, decoder layers and final norm.
+#[derive(Module, Debug)]
+pub struct TextModel<B: Backend> {
+    pub embed_tokens: Param<Tensor<B, 2>>,
+    pub layers: Vec<DecoderLayer<B>>,
+    pub norm: RmsNorm<B>,
+    /// `None` when tied to `embed_tokens`.
+    pub lm_head: Option<Linear<B>>,
+}
+
+impl<B: Backend> TextModel<B> {
+    pub fn load(loader: &mut Loader<B>, cfg: &TextConfig, tied: bool) -> Result<Self> {
+        let p = "model.language_model";
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|i| DecoderLayer::load(loader, &format!("{p}.layers.{i}"), i, cfg))
+            .collect::<Result<Vec<_>>>()?;
+        let lm_head = if tied {
+            None
+        } else {
+            Some(loader.linear("lm_head", cfg.hidden_size, cfg.vocab_size, false)?)
+        };
+        Ok(Self {
+            embed_tokens: loader.param(
+                &format!("{p}.embed_tokens.weight"),
+                [cfg.vocab_size, cfg.hidden_size],
+                Init::Normal(0.02),
+            )?,
+            layers,
+            norm: RmsNorm::load(loader, &format!("{p}.norm"), cfg.hidden_size, cfg.rms_norm_eps)?,
+            lm_head,
+        })
+    }
+
+    pub fn save(&self, saver: &mut Saver) {
+        let p = "model.language_model";
+        saver.param(&format!("{p}.embed_tokens.weight"), &self.embed_tokens);
+        for (i, layer) in self.layers.iter().enumerate() {
+            layer.save(saver, &format!("{p}.layers.{i}"));
+        }
+        self.norm.save(saver, &format!("{p}.norm"));
+        if let Some(head) = &self.lm_head {
+            saver.linear("lm_head", head);
+        }
+    }
+
+    /// Token embeddings `[N] → [N, D]`.
+    pub fn embed(&self, ids: Tensor<B, 1, Int>) -> Tensor<B, 2> {
+        self.embed_tokens.val().select(0, ids)
+    }
+
+    /// Runs the decoder layers and the final norm.
+    ///
+    /// `x: [B, l, D]` input embeddings, `cos/sin: [B, l, hd]`, `mask: [B, 1, l, T]`;
+    /// `deepstack[j]` is added after layer `j`. Returns normed hidden states `[B, l, D]`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward(
+        &self,
+        mut x: Tensor<B, 3>,
+        cos: Tensor<B, 3>,
+        sin: Tensor<B, 3>,
+        mask: Tensor<B, 4>,
+        mut cache: Option<&mut KvCache<B>>,
+        deepstack: &[DeepStackInjection<B>],
+        mut trace: Option<&mut Trace>,
+    ) -> Tensor<B, 3> {
+        let [b, l, d] = x.dims();
+        let (cos, sin) = (cos.unsqueeze_dim(1), sin.unsqueeze_dim(1));
+        record(&mut trace, || "lm.inputs_embeds".into(), &x);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let mut choices = Vec::new();
+            let layer_cache = cache.as_deref_mut().map(|c| (c, i));
+            x = layer.forward(x, &cos, &sin, &mask, layer_cache, trace.is_some().then_some(&mut choices));
+            record(&mut trace, || format!("lm.layer_{i}"), &x);
+            if let Some(trace) = trace.as_deref_mut().filter(|_| !choices.is_empty()) {
+                let k = choices[0].len();
+                let flat: Vec<f32> = choices.iter().flatten().map(|&e| e as f32).collect();
+                trace.entries.push((format!("lm.layer_{i}.router_topk_idx"), vec![choices.len(), k], flat));
+            }
+            if let Some(inject) = deepstack.get(i) {
+                let add = inject.rows.clone().select(0, inject.index.clone());
+                x = x + add.reshape([b, l, d]);
+            }
+        }
+        let x = self.norm.forward(x);
+        record(&mut trace, || "lm.final_norm".into(), &x);
+        x
+    }
+
+    /// LM head over rows: `[N, D] → [N, V]`.
+    pub fn logits(&self, hidden: Tensor<B, 2>) -> Tensor<B, 2> {
+        match &self.lm_head {
+            Some(head) => head.forward(hidden),
+            None => hidden.matmul(self.embed_tokens.val().transpose()),
+        }
+    }
+}
