@@ -1,0 +1,122 @@
+//! Batched, grouped generation with a KV cache kept outside the model.
+//!
+//! Grouped sampling prefills each prompt once and forks its cache into `G` rows, so a group of
+//! samples shares the prompt's compute; all rows then decode together, one batched step per
+//! token. Every sampled token comes with its behaviour log-prob (see `sampling`).
+
+use burn::prelude::*;
+
+use crate::error::{ModelError, Result};
+use crate::model::{Batch, Qwen3Vl};
+use crate::sampling::{Sampler, SamplingParams};
+use crate::weights::host_f32;
+
+/// Why a sample stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// Emitted a stop token (kept as the last token).
+    Stop,
+    /// Reached `max_new_tokens`.
+    Length,
+}
+
+/// One generated continuation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generation {
+    /// Index of the prompt in the batch.
+    pub prompt: usize,
+    /// Index of the sample within its prompt's group.
+    pub sample: usize,
+    pub tokens: Vec<u32>,
+    /// Behaviour log-prob of each token.
+    pub logprobs: Vec<f32>,
+    pub finish: FinishReason,
+}
+
+impl<B: Backend> Qwen3Vl<B> {
+    /// Generates `group` samples for every prompt of `batch` (`params[p]` for prompt `p`).
+    ///
+    /// Rows are returned prompt-major: prompt 0's samples 0..group, then prompt 1's, ...
+    /// Sample `i` of a prompt draws from the stream `(params.seed, i)`, so equal seeds give
+    /// equal tokens.
+    pub fn generate(&self, batch: &Batch<B>, group: usize, params: &[SamplingParams]) -> Result<Vec<Generation>> {
+        let prompts = batch.batch_size();
+        if params.len() != prompts {
+            return Err(ModelError::input(
+                "sampling",
+                format!("{} sampling settings for {prompts} prompts", params.len()),
+            ));
+        }
+        if group == 0 {
+            return Err(ModelError::input("group", "group size must be at least 1"));
+        }
+        for p in params {
+            p.validate().map_err(|m| ModelError::input("sampling", m))?;
+        }
+        let max_new = params.iter().map(|p| p.max_new_tokens).max().unwrap_or(0);
+        let limit = self.config.text_config.max_position_embeddings;
+        if batch.seq_len() + max_new > limit {
+            return Err(ModelError::input(
+                "max_new_tokens",
+                format!(
+                    "prompt length {} + max_new_tokens {max_new} exceeds max_position_embeddings {limit}",
+                    batch.seq_len()
+                ),
+            ));
+        }
+
+        let mut cache = self.new_cache(prompts, batch.seq_len() + max_new);
+        let prompt_logits = self.prefill(batch, &mut cache)?;
+        let vocab = prompt_logits.dims()[1];
+        let prompt_logits = host_f32(prompt_logits);
+        let mut cache = if group > 1 { cache.fork(group) } else { cache };
+
+        let rows = prompts * group;
+        let mut out: Vec<Generation> = (0..rows)
+            .map(|r| Generation {
+                prompt: r / group,
+                sample: r % group,
+                tokens: Vec::new(),
+                logprobs: Vec::new(),
+                finish: FinishReason::Length,
+            })
+            .collect();
+        let mut samplers: Vec<Sampler> = (0..rows)
+            .map(|r| Sampler::new(params[r / group].seed, (r % group) as u64))
+            .collect();
+        let mut done: Vec<bool> = (0..rows).map(|r| params[r / group].max_new_tokens == 0).collect();
+        // Each row's next-token logits; before the first step all samples of a prompt share them.
+        let mut logits: Vec<f32> = Vec::with_capacity(rows * vocab);
+        for r in 0..rows {
+            let p = r / group;
+            logits.extend_from_slice(&prompt_logits[p * vocab..(p + 1) * vocab]);
+        }
+        let pad = batch.input_ids[0][0];
+        loop {
+            let mut feed = vec![pad; rows];
+            for r in 0..rows {
+                if done[r] {
+                    continue;
+                }
+                let p = &params[r / group];
+                let (token, logprob) = samplers[r].sample(&logits[r * vocab..(r + 1) * vocab], p);
+                let g = &mut out[r];
+                g.tokens.push(token);
+                g.logprobs.push(logprob);
+                feed[r] = token;
+                if p.stop_token_ids.contains(&token) {
+                    g.finish = FinishReason::Stop;
+                    done[r] = true;
+                } else if g.tokens.len() >= p.max_new_tokens {
+                    done[r] = true;
+                }
+            }
+            if done.iter().all(|&d| d) {
+                break;
+            }
+            logits = host_f32(self.decode_step(&feed, &mut cache));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,62 @@
+//! Per-token log-probabilities and entropies of given tokens, computed in row chunks so that at
+//! most `chunk × vocab` logits exist at a time (the vocabulary is 151,936 in real models).
+//! Differentiable: the learner calls it under an autodiff backend.
+
+use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
+
+use crate::model::Qwen3Vl;
+
+/// Rows per chunk so one chunk's logits stay near `budget` floats (at least one row).
+pub fn chunk_rows(vocab: usize, budget: usize) -> usize {
+    (budget / vocab.max(1)).max(1)
+}
+
+/// Default logits budget per chunk: 32 Mi floats (128 MiB in f32).
+pub const DEFAULT_LOGITS_BUDGET: usize = 1 << 25;
+
+/// Log-probs and entropies of `targets` under the model's next-token distributions.
+#[derive(Debug, Clone)]
+pub struct TokenScores<B: Backend> {
+    /// `[B, L]`: `log p(targets[b, t] | hidden[b, t])`.
+    pub logprobs: Tensor<B, 2>,
+    /// `[B, L]`: entropy of the full next-token distribution at each position.
+    pub entropy: Tensor<B, 2>,
+}
+
+impl<B: Backend> Qwen3Vl<B> {
+    /// Scores `targets: [B, L]` against `hidden: [B, L, D]` (position `t` predicts `targets[t]`),
+    /// optionally at a sampling `temperature` (logits are divided by it, as at generation).
+    pub fn token_scores(
+        &self,
+        hidden: Tensor<B, 3>,
+        targets: Tensor<B, 2, Int>,
+        temperature: f32,
+        logits_budget: usize,
+    ) -> TokenScores<B> {
+        let [b, l, d] = hidden.dims();
+        let rows = b * l;
+        let vocab = self.config.text_config.vocab_size;
+        let chunk = chunk_rows(vocab, logits_budget);
+        let hidden = hidden.reshape([rows, d]);
+        let targets = targets.reshape([rows, 1]);
+        let mut logprobs = Vec::new();
+        let mut entropy = Vec::new();
+        let mut start = 0;
+        while start < rows {
+            let n = chunk.min(rows - start);
+            let mut logits = self.language.logits(hidden.clone().narrow(0, start, n));
+            if temperature > 0.0 && temperature != 1.0 {
+                logits = logits / temperature as f64;
+            }
+            let log_p = log_softmax(logits, 1);
+            logprobs.push(log_p.clone().gather(1, targets.clone().narrow(0, start, n)));
+            entropy.push((log_p.clone().exp() * log_p).sum_dim(1).neg());
+            start += n;
+        }
+        TokenScores {
+            logprobs: Tensor::cat(logprobs, 0).reshape([b, l]),
+            entropy: Tensor::cat(entropy, 0).reshape([b, l]),
+        }
+    }
+}
