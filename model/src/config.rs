@@ -4,6 +4,7 @@
 //! checkpoints (transformers 4.57) under `rope_theta` + `rope_scaling`. Unknown keys are ignored
 //! on purpose: HF configs carry many fields that do not change the forward pass.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,9 @@ pub struct Qwen3VlConfig {
     /// Tying is decided by the top-level flag (the text config's copy is ignored, as in HF).
     #[serde(default)]
     pub tie_word_embeddings: bool,
+    /// Every other key of the file, kept so a saved config round-trips (HF reads them).
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 fn default_model_type() -> String {
@@ -68,7 +72,8 @@ pub struct TextConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rope_parameters: Option<RopeParameters>,
     // --- MoE (Qwen3VLMoe) ---
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// transformers 5.24 writes this as `num_local_experts`.
+    #[serde(default, alias = "num_local_experts", skip_serializing_if = "Option::is_none")]
     pub num_experts: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num_experts_per_tok: Option<usize>,
@@ -78,6 +83,8 @@ pub struct TextConfig {
     pub decoder_sparse_step: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mlp_only_layers: Option<Vec<usize>>,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 fn default_rms_eps() -> f64 {
@@ -105,6 +112,8 @@ pub struct VisionConfig {
     pub deepstack_visual_indexes: Vec<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rope_parameters: Option<RopeParameters>,
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 fn default_in_channels() -> usize {
@@ -120,9 +129,14 @@ pub enum RopeAxis {
 }
 
 impl TextConfig {
+    /// `head_dim` from the config; when absent, HF's defaults: 128 for the dense text config,
+    /// `hidden / heads` for the MoE one.
     pub fn head_dim(&self) -> usize {
-        self.head_dim
-            .unwrap_or(self.hidden_size / self.num_attention_heads)
+        self.head_dim.unwrap_or(if self.is_moe() {
+            self.hidden_size / self.num_attention_heads
+        } else {
+            128
+        })
     }
 
     fn rope(&self) -> Option<&RopeParameters> {
