@@ -1,1 +1,39 @@
-fn main() {}
+//! `temper`: the single binary. Subcommands so far: `forward` (HF-compatible logits and
+//! log-probs for an inputs file) and `generate` (token ids for an inputs file, or text for a
+//! prompt with images / a video).
+
+mod chat;
+mod device;
+mod forward;
+mod generate;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "temper", version, about = "RL post-training of vision-language models")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the model over an inputs file and write logits, token log-probs and position ids.
+    Forward(forward::ForwardArgs),
+    /// Generate continuations, from an inputs file (ids out) or a text prompt (text out).
+    Generate(generate::GenerateArgs),
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Forward(args) => forward::run(args),
+        Command::Generate(args) => generate::run(args),
+    }
+}

@@ -418,9 +418,10 @@ impl ContentPart {
 
     fn to_template_value(&self) -> Value {
         match self {
-            ContentPart::Text(t) => {
-                str_map([("type", Value::from("text")), ("text", Value::from(t.as_str()))])
-            }
+            ContentPart::Text(t) => str_map([
+                ("type", Value::from("text")),
+                ("text", Value::from(t.as_str())),
+            ]),
             ContentPart::Image => str_map([("type", Value::from("image"))]),
             ContentPart::Video => str_map([("type", Value::from("video"))]),
         }
@@ -674,7 +675,10 @@ impl Message {
                     .collect::<Vec<_>>(),
             ),
         };
-        let mut entries = vec![("role", Value::from(self.role.as_str())), ("content", content)];
+        let mut entries = vec![
+            ("role", Value::from(self.role.as_str())),
+            ("content", content),
+        ];
         if !self.tool_calls.is_empty() {
             let calls = self
                 .tool_calls
@@ -955,7 +959,12 @@ fn find_templates(
     match std::fs::read_to_string(&jinja) {
         Ok(source) => return Ok(Some((vec![(DEFAULT_TEMPLATE_NAME.into(), source)], jinja))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => return Err(ChatError::Io { path: jinja, source }),
+        Err(source) => {
+            return Err(ChatError::Io {
+                path: jinja,
+                source,
+            });
+        }
     }
 
     let json_path = dir.join("chat_template.json");
@@ -1029,7 +1038,11 @@ fn special_token_values(config: &serde_json::Value) -> Vec<(String, Value)> {
         }
     }
     if let Some(serde_json::Value::Array(items)) = config.get("additional_special_tokens") {
-        let list: Vec<Value> = items.iter().filter_map(token_text).map(Value::from).collect();
+        let list: Vec<Value> = items
+            .iter()
+            .filter_map(token_text)
+            .map(Value::from)
+            .collect();
         out.push(("additional_special_tokens".into(), Value::from(list)));
     }
     out
@@ -1056,7 +1069,11 @@ struct JsonStyle {
 
 /// `tojson` as HF defines it: `json.dumps(x, ensure_ascii=False, indent=None,
 /// separators=None, sort_keys=False)` (positional arguments in that order, or keywords).
-fn tojson_filter(value: Value, args: Vec<Value>, kwargs: Kwargs) -> Result<Value, minijinja::Error> {
+fn tojson_filter(
+    value: Value,
+    args: Vec<Value>,
+    kwargs: Kwargs,
+) -> Result<Value, minijinja::Error> {
     let arg = |pos: usize, name: &str| -> Result<Option<Value>, minijinja::Error> {
         if kwargs.has(name) {
             return kwargs.get::<Value>(name).map(Some);
@@ -1182,7 +1199,10 @@ fn write_py_json(
         _ => {
             return Err(minijinja::Error::new(
                 ErrorKind::InvalidOperation,
-                format!("tojson: object of kind {} is not JSON serializable", value.kind()),
+                format!(
+                    "tojson: object of kind {} is not JSON serializable",
+                    value.kind()
+                ),
             ));
         }
     }
@@ -1433,7 +1453,10 @@ pub fn expand_vision_placeholders(
         });
     }
 
-    let extra: usize = image_token_counts.iter().map(|n| n * IMAGE_PAD.len()).sum::<usize>()
+    let extra: usize = image_token_counts
+        .iter()
+        .map(|n| n * IMAGE_PAD.len())
+        .sum::<usize>()
         + videos
             .iter()
             .map(|v| {
@@ -1495,7 +1518,10 @@ mod tests {
         assert_eq!(python_float_repr(1e16), "1e+16");
         assert_eq!(python_float_repr(1e15), "1000000000000000.0");
         assert_eq!(python_float_repr(-2.5), "-2.5");
-        assert_eq!(python_float_repr(1.2345678901234568e17), "1.2345678901234568e+17");
+        assert_eq!(
+            python_float_repr(1.2345678901234568e17),
+            "1.2345678901234568e+17"
+        );
     }
 
     #[test]

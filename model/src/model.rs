@@ -115,8 +115,21 @@ impl<B: Backend> Qwen3Vl<B> {
     pub fn save(&self, dir: impl AsRef<Path>, dtype: SaveDtype, max_shard_bytes: usize) -> Result<()> {
         let dir = dir.as_ref();
         save_checkpoint(dir, self.hf_tensors(), dtype, max_shard_bytes)?;
+        let mut config = self.config.clone();
+        let dtype_name = match dtype {
+            SaveDtype::F32 => "float32",
+            SaveDtype::Bf16 => "bfloat16",
+            SaveDtype::F16 => "float16",
+        };
+        let architecture = if config.text_config.is_moe() {
+            "Qwen3VLMoeForConditionalGeneration"
+        } else {
+            "Qwen3VLForConditionalGeneration"
+        };
+        config.extra.insert("dtype".into(), dtype_name.into());
+        config.extra.entry("architectures".into()).or_insert_with(|| serde_json::json!([architecture]));
         let config_path = dir.join("config.json");
-        let json = serde_json::to_string_pretty(&self.config).expect("config serialises");
+        let json = serde_json::to_string_pretty(&config).expect("config serialises");
         std::fs::write(&config_path, json).map_err(|e| ModelError::io(&config_path, e))
     }
 

@@ -276,10 +276,7 @@ impl SpecialTokens {
     /// A token found in the tokenizer takes the tokenizer's id; if the config gives a different
     /// id for it, that is an error ([`TokenizerError::SpecialTokenMismatch`]). A token missing
     /// from the tokenizer takes the config's id when there is one, else it is an error.
-    pub fn resolve(
-        tokenizer: &Tokenizer,
-        config: &ConfigTokenIds,
-    ) -> Result<Self, TokenizerError> {
+    pub fn resolve(tokenizer: &Tokenizer, config: &ConfigTokenIds) -> Result<Self, TokenizerError> {
         let get = |token: &'static str,
                    field: &'static str,
                    config_id: Option<u32>|
@@ -425,4 +422,66 @@ fn new_text_after(prefix: &str, new: &str) -> String {
         .map(|((i, c), _)| i + c.len_utf8())
         .unwrap_or(0);
     new[common..].to_string()
+}
+
+/// Qwen3-VL's special tokens in the order [`byte_level_tokenizer_json`] expects their ids.
+pub const QWEN_SPECIAL_TOKENS: [&str; 7] = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+];
+
+/// A byte-level BPE `tokenizer.json` with no merges: ids 0–255 are the 256 bytes (GPT-2 byte
+/// alphabet), each `(content, id)` of `specials` is an added special token and each of `plain`
+/// an added ordinary token (kept by `decode(.., skip_special_tokens = true)`, like `<think>`).
+/// Tiny models (tests, the embedded demo) use it so any text round-trips through a small vocabulary.
+pub fn byte_level_tokenizer_json(specials: &[(&str, u32)], plain: &[(&str, u32)]) -> String {
+    let mut printable: Vec<u32> = (b'!' as u32..=b'~' as u32).collect();
+    printable.extend(0xA1..=0xAC);
+    printable.extend(0xAE..=0xFF);
+    let mut vocab = serde_json::Map::new();
+    let mut extra = 0;
+    for b in 0u32..256 {
+        let c = if printable.contains(&b) {
+            char::from_u32(b).expect("latin-1 code point")
+        } else {
+            extra += 1;
+            char::from_u32(255 + extra).expect("code point below 0x200")
+        };
+        vocab.insert(c.to_string(), serde_json::json!(b));
+    }
+    let added: Vec<serde_json::Value> = specials
+        .iter()
+        .map(|t| (t, true))
+        .chain(plain.iter().map(|t| (t, false)))
+        .map(|((content, id), special)| {
+            serde_json::json!({
+                "id": id, "content": content, "single_word": false, "lstrip": false,
+                "rstrip": false, "normalized": false, "special": special
+            })
+        })
+        .collect();
+    let byte_level = serde_json::json!({
+        "type": "ByteLevel", "add_prefix_space": false, "trim_offsets": false, "use_regex": true
+    });
+    serde_json::json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": added,
+        "normalizer": null,
+        "pre_tokenizer": byte_level,
+        "post_processor": null,
+        "decoder": byte_level,
+        "model": {
+            "type": "BPE", "dropout": null, "unk_token": null,
+            "continuing_subword_prefix": null, "end_of_word_suffix": null, "fuse_unk": false,
+            "byte_fallback": false, "ignore_merges": false, "vocab": vocab, "merges": []
+        }
+    })
+    .to_string()
 }

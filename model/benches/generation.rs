@@ -1,0 +1,172 @@
+//! Generation benchmark on the CPU backend: prefill and decode tokens/s, peak heap memory, and
+//! grouped sampling (prefill once, fork G) against G separate prefills, for a tiny and a medium
+//! Qwen3-VL-shaped model with random weights.
+//!
+//! `cargo bench -p temper-model --bench generation` (add `-- --quick` for a short run; build
+//! with `--no-default-features --features ndarray` to measure the other CPU backend).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use temper_model::backend::Cpu;
+use temper_model::{Batch, Qwen3Vl, Qwen3VlConfig, SamplingParams};
+
+/// Heap accounting: current and peak bytes, so each case reports its own peak.
+struct CountingAlloc;
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let ptr = unsafe { System.alloc(layout) };
+        if !ptr.is_null() {
+            let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        ptr
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+}
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+fn reset_peak() {
+    PEAK.store(CURRENT.load(Ordering::Relaxed), Ordering::Relaxed);
+}
+
+fn peak_mib() -> f64 {
+    PEAK.load(Ordering::Relaxed) as f64 / (1 << 20) as f64
+}
+
+fn config(
+    vocab: usize,
+    hidden: usize,
+    layers: usize,
+    heads: usize,
+    kv: usize,
+    head_dim: usize,
+    inter: usize,
+    vision_hidden: usize,
+    vision_depth: usize,
+) -> Qwen3VlConfig {
+    let section = head_dim / 2;
+    let (h, w) = (section * 5 / 16, section * 5 / 16);
+    let json = serde_json::json!({
+        "model_type": "qwen3_vl",
+        "image_token_id": vocab - 20, "video_token_id": vocab - 19,
+        "vision_start_token_id": vocab - 23, "vision_end_token_id": vocab - 22,
+        "tie_word_embeddings": true,
+        "text_config": {
+            "vocab_size": vocab, "hidden_size": hidden, "intermediate_size": inter,
+            "num_hidden_layers": layers, "num_attention_heads": heads, "num_key_value_heads": kv,
+            "head_dim": head_dim, "rms_norm_eps": 1e-6, "max_position_embeddings": 32768,
+            "rope_parameters": {"rope_theta": 5e6, "mrope_section": [section - h - w, h, w], "mrope_interleaved": true}
+        },
+        "vision_config": {
+            "depth": vision_depth, "hidden_size": vision_hidden, "intermediate_size": 4 * vision_hidden,
+            "num_heads": vision_hidden / 64, "patch_size": 16, "temporal_patch_size": 2, "spatial_merge_size": 2,
+            "out_hidden_size": hidden, "num_position_embeddings": 2304, "deepstack_visual_indexes": [1, 2]
+        }
+    });
+    Qwen3VlConfig::from_json(&json.to_string()).expect("valid bench config")
+}
+
+fn prompt(len: usize, vocab: usize, salt: usize) -> Vec<u32> {
+    (0..len).map(|i| ((i * 7919 + salt * 104_729) % (vocab - 64)) as u32).collect()
+}
+
+fn time<T>(repeats: usize, mut f: impl FnMut() -> T) -> f64 {
+    f(); // warm-up
+    let start = Instant::now();
+    for _ in 0..repeats {
+        std::hint::black_box(f());
+    }
+    start.elapsed().as_secs_f64() / repeats as f64
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let device = Default::default();
+    let backend = std::any::type_name::<Cpu>().split("::").last().unwrap_or("?").to_string();
+    let sizes = [
+        ("tiny", config(1024, 64, 2, 4, 2, 16, 128, 64, 4)),
+        ("medium", config(32_000, 512, 8, 8, 4, 64, 1536, 256, 4)),
+    ];
+    let (prompt_len, new_tokens, group) = if quick { (64, 8, 4) } else { (256, 32, 8) };
+    let repeats = if quick { 1 } else { 3 };
+
+    println!("backend: {backend} | threads: {} | prompt {prompt_len} tokens, {new_tokens} new tokens, group {group}",
+        std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!("| model | params | case | time (s) | tokens/s | peak heap (MiB) |");
+    println!("|---|---|---|---|---|---|");
+    for (name, cfg) in sizes {
+        let vocab = cfg.text_config.vocab_size;
+        let model = Qwen3Vl::<Cpu>::random(cfg, 0, &device).expect("model");
+        let params: usize = model.hf_tensors().iter().map(|t| t.2.len()).sum();
+        let row = |case: &str, secs: f64, tokens: usize| {
+            println!(
+                "| {name} | {:.1} M | {case} | {secs:.3} | {:.0} | {:.0} |",
+                params as f64 / 1e6,
+                tokens as f64 / secs,
+                peak_mib()
+            );
+        };
+        let greedy = |n: usize| SamplingParams::greedy(n);
+        let sampling = SamplingParams { temperature: 1.0, max_new_tokens: new_tokens, seed: 1, ..SamplingParams::default() };
+
+        // Prefill: one forward over the prompt, filling a cache.
+        reset_peak();
+        let batch = Batch::text(prompt(prompt_len, vocab, 0));
+        let secs = time(repeats, || {
+            let mut cache = model.new_cache(1, prompt_len + 1);
+            model.prefill(&batch, &mut cache).expect("prefill")
+        });
+        row("prefill, batch 1", secs, prompt_len);
+
+        // Decode at batch 1 and batch `group` (distinct prompts), minus the prefill.
+        for b in [1, group] {
+            reset_peak();
+            let batch = Batch::<Cpu> {
+                input_ids: (0..b).map(|i| prompt(prompt_len, vocab, i)).collect(),
+                attention_mask: vec![vec![true; prompt_len]; b],
+                images: None,
+                videos: None,
+            };
+            let prefill = time(repeats, || model.generate(&batch, 1, &vec![greedy(1); b]).expect("gen"));
+            let full = time(repeats, || model.generate(&batch, 1, &vec![greedy(new_tokens); b]).expect("gen"));
+            row(&format!("decode, batch {b}"), full - prefill, b * (new_tokens - 1));
+        }
+
+        // Grouped sampling: G samples of one prompt.
+        let one = Batch::text(prompt(prompt_len, vocab, 0));
+        reset_peak();
+        let grouped = time(repeats, || model.generate(&one, group, std::slice::from_ref(&sampling)).expect("gen"));
+        row(&format!("group of {group}: prefill once, fork"), grouped, group * new_tokens);
+        reset_peak();
+        let copies = Batch::<Cpu> {
+            input_ids: vec![one.input_ids[0].clone(); group],
+            attention_mask: vec![vec![true; prompt_len]; group],
+            images: None,
+            videos: None,
+        };
+        let batched = time(repeats, || model.generate(&copies, 1, &vec![sampling.clone(); group]).expect("gen"));
+        row(&format!("group of {group}: {group} prefills, batched"), batched, group * new_tokens);
+        reset_peak();
+        let separate = time(repeats, || {
+            (0..group)
+                .map(|_| model.generate(&one, 1, std::slice::from_ref(&sampling)).expect("gen"))
+                .count()
+        });
+        row(&format!("group of {group}: {group} separate requests"), separate, group * new_tokens);
+        println!(
+            "| {name} | | fork speed-up vs batched prefills: {:.2}×, vs separate: {:.2}× | | | |",
+            batched / grouped,
+            separate / grouped
+        );
+    }
+}
