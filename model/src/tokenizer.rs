@@ -454,6 +454,17 @@ pub fn byte_level_tokenizer_json(specials: &[(&str, u32)], plain: &[(&str, u32)]
         };
         vocab.insert(c.to_string(), serde_json::json!(b));
     }
+    // `tokenizers` renumbers added tokens that the model vocabulary lacks, so the added tokens
+    // are in the vocabulary too, and the ids in between are reserved entries that BPE (with no
+    // merges) never emits.
+    let added_ids: Vec<u32> = specials.iter().chain(plain).map(|(_, id)| *id).collect();
+    let last_added = added_ids.iter().copied().max().unwrap_or(255);
+    for id in (256..last_added).filter(|id| !added_ids.contains(id)) {
+        vocab.insert(format!("<|reserved_{id}|>"), serde_json::json!(id));
+    }
+    for (content, id) in specials.iter().chain(plain) {
+        vocab.insert(content.to_string(), serde_json::json!(id));
+    }
     let added: Vec<serde_json::Value> = specials
         .iter()
         .map(|t| (t, true))

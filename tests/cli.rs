@@ -1,0 +1,295 @@
+//! End-to-end tests of the `temper` binary on the CPU: `forward` and `generate` against the HF
+//! golden fixtures, the prompt path with a byte-level tokenizer, and bad input of every kind
+//! giving a clear error (non-zero exit, message naming the input), never a panic.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use temper_model::safetensors_io::{HostTensor, SafetensorsFile, write_safetensors};
+use temper_model::tokenizer::{QWEN_SPECIAL_TOKENS, byte_level_tokenizer_json};
+
+fn data(fixture: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("model/tests/data").join(fixture)
+}
+
+fn temper(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_temper")).args(args).output().expect("temper runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A failed run with a clear message (no panic backtrace).
+fn assert_clear_error(out: &Output, needles: &[&str]) {
+    let err = stderr(out);
+    assert!(!out.status.success(), "expected failure, got success: {err}");
+    assert!(!err.contains("panicked"), "panicked instead of a clear error: {err}");
+    for needle in needles {
+        assert!(err.contains(needle), "error should mention `{needle}`: {err}");
+    }
+}
+
+const INPUT_NAMES: [&str; 6] = [
+    "input_ids",
+    "attention_mask",
+    "pixel_values",
+    "image_grid_thw",
+    "pixel_values_videos",
+    "video_grid_thw",
+];
+
+/// Copies a golden case's processor inputs into an inputs file.
+fn write_case_inputs(golden: &SafetensorsFile, case: &str, path: &Path) {
+    let tensors: Vec<(String, HostTensor)> = INPUT_NAMES
+        .iter()
+        .filter(|n| golden.contains(&format!("{case}.{n}")))
+        .map(|n| {
+            let key = format!("{case}.{n}");
+            let tensor = if n.starts_with("pixel") {
+                let (shape, v) = golden.read_f32(&key).unwrap();
+                HostTensor::f32(shape, v)
+            } else {
+                let (shape, v) = golden.read_i64(&key).unwrap();
+                HostTensor::i64(shape, v)
+            };
+            (n.to_string(), tensor)
+        })
+        .collect();
+    write_safetensors(path, &tensors, None).unwrap();
+}
+
+fn case_names(fixture: &Path) -> Vec<String> {
+    let cases: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture.join("cases.json")).unwrap()).unwrap();
+    cases["cases"].as_object().unwrap().keys().cloned().collect()
+}
+
+#[test]
+fn forward_writes_transformers_logits_logprobs_and_positions() {
+    let scratch = tempfile::tempdir().unwrap();
+    for fixture in ["qwen3vl-tiny-a", "qwen3vl-tiny-b", "qwen3vl-tiny-moe"] {
+        let dir = data(fixture);
+        let golden = SafetensorsFile::open(dir.join("golden.safetensors")).unwrap();
+        for case in case_names(&dir) {
+            let inputs = scratch.path().join(format!("{fixture}-{case}-in.safetensors"));
+            let outputs = scratch.path().join(format!("{fixture}-{case}-out.safetensors"));
+            write_case_inputs(&golden, &case, &inputs);
+            let out = temper(&[
+                "forward",
+                "--model", dir.to_str().unwrap(),
+                "--inputs", inputs.to_str().unwrap(),
+                "--out", outputs.to_str().unwrap(),
+            ]);
+            assert!(out.status.success(), "{fixture}/{case}: {}", stderr(&out));
+            let ours = SafetensorsFile::open(&outputs).unwrap();
+            let (_, mask) = golden.read_i64(&format!("{case}.attention_mask")).unwrap();
+            let (shape, logits) = ours.read_f32("logits").unwrap();
+            let (_, expected) = golden.read_f32(&format!("{case}.logits")).unwrap();
+            let (l, v) = (shape[1], shape[2]);
+            let diff = logits
+                .iter()
+                .zip(&expected)
+                .enumerate()
+                .filter(|(i, _)| mask[i / v] == 1)
+                .map(|(_, (a, b))| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(diff < 1e-4, "{fixture}/{case}: logits differ by {diff}");
+
+            let (_, lp) = ours.read_f32("token_logprobs").unwrap();
+            let (_, expected_lp) = golden.read_f32(&format!("{case}.token_logprobs")).unwrap();
+            for (i, (a, b)) in lp.iter().zip(&expected_lp).enumerate() {
+                let (row, t) = (i / (l - 1), i % (l - 1));
+                if mask[row * l + t] == 1 && mask[row * l + t + 1] == 1 {
+                    assert!((a - b).abs() < 1e-4, "{fixture}/{case}: token_logprobs[{i}] {a} vs {b}");
+                }
+            }
+            let (_, pos) = ours.read_i64("position_ids").unwrap();
+            let (_, expected_pos) = golden.read_i64(&format!("{case}.position_ids")).unwrap();
+            for (i, (a, b)) in pos.iter().zip(&expected_pos).enumerate() {
+                if mask[i % mask.len()] == 1 {
+                    assert_eq!(a, b, "{fixture}/{case}: position_ids[{i}]");
+                }
+            }
+            assert_eq!(
+                ours.read_i64("rope_deltas").unwrap(),
+                golden.read_i64(&format!("{case}.rope_deltas")).unwrap(),
+                "{fixture}/{case}"
+            );
+        }
+    }
+}
+
+#[test]
+fn generate_from_inputs_equals_transformers_greedy() {
+    let scratch = tempfile::tempdir().unwrap();
+    for fixture in ["qwen3vl-tiny-a", "qwen3vl-tiny-b", "qwen3vl-tiny-moe"] {
+        let dir = data(fixture);
+        let golden = SafetensorsFile::open(dir.join("golden.safetensors")).unwrap();
+        for case in case_names(&dir) {
+            let Ok((_, expected)) = golden.read_i64(&format!("{case}.generated_ids")) else { continue };
+            let inputs = scratch.path().join("in.safetensors");
+            let outputs = scratch.path().join("out.safetensors");
+            write_case_inputs(&golden, &case, &inputs);
+            let out = temper(&[
+                "generate",
+                "--model", dir.to_str().unwrap(),
+                "--inputs", inputs.to_str().unwrap(),
+                "--max-new-tokens", &expected.len().to_string(),
+                "--temperature", "0",
+                "--out", outputs.to_str().unwrap(),
+            ]);
+            assert!(out.status.success(), "{}", stderr(&out));
+            let ours = SafetensorsFile::open(&outputs).unwrap();
+            assert_eq!(ours.read_i64("generated_ids").unwrap().1, expected, "{fixture}/{case}");
+            let (shape, lps) = ours.read_f32("generated_logprobs").unwrap();
+            assert_eq!(shape, vec![1, expected.len()]);
+            assert!(lps.iter().all(|&x| x < 0.0 && x.is_finite()));
+        }
+    }
+}
+
+/// tiny-a's weights with a byte-level tokenizer using its special ids, so prompts work.
+fn tiny_a_with_tokenizer(max_positions: Option<usize>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let src = data("qwen3vl-tiny-a");
+    for f in ["model.safetensors", "preprocessor_config.json"] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
+    if let Some(max) = max_positions {
+        config["text_config"]["max_position_embeddings"] = max.into();
+    }
+    std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+    // tiny-a ids: <|endoftext|> 992, <|im_start|> 993, <|im_end|> 994, vision 1001/1002, pads 1004/1005.
+    let ids = [992, 993, 994, 1001, 1002, 1004, 1005];
+    let specials: Vec<(&str, u32)> = QWEN_SPECIAL_TOKENS.iter().copied().zip(ids).collect();
+    std::fs::write(dir.path().join("tokenizer.json"), byte_level_tokenizer_json(&specials, &[])).unwrap();
+    dir
+}
+
+#[test]
+fn generate_from_a_prompt_with_an_image_and_a_video_prints_text() {
+    let model = tiny_a_with_tokenizer(None);
+    let m = model.path().to_str().unwrap();
+    let image = data("qwen3vl-tiny-a").join("image1_40x100.png");
+    // The first clip of tiny-b, as a directory of frames.
+    let frames_dir = tempfile::tempdir().unwrap();
+    for i in 0..8 {
+        let name = format!("video0_frame{i}_48x64.png");
+        std::fs::copy(data("qwen3vl-tiny-b").join(&name), frames_dir.path().join(name)).unwrap();
+    }
+    let frames = frames_dir.path().to_path_buf();
+    let mut args = vec!["generate", "--model", m, "--prompt", "What is shown?", "--max-new-tokens", "5"];
+    let image_arg = image.to_str().unwrap().to_string();
+    args.extend(["--image", &image_arg]);
+    let out = temper(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!out.stdout.is_empty());
+
+    let frames_arg = frames.to_str().unwrap().to_string();
+    let out = temper(&[
+        "generate", "--model", m, "--prompt", "What happens?", "--video", &frames_arg, "--fps", "4",
+        "--max-new-tokens", "3", "--temperature", "1.0", "--group", "2", "--seed", "5",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches("--- sample").count(), 2, "{text}");
+}
+
+#[test]
+fn bad_inputs_are_clear_errors() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = data("qwen3vl-tiny-a");
+    let m = dir.to_str().unwrap();
+    let golden = SafetensorsFile::open(dir.join("golden.safetensors")).unwrap();
+    let out_path = scratch.path().join("out.safetensors");
+    let forward = |inputs: &Path| {
+        temper(&["forward", "--model", m, "--inputs", inputs.to_str().unwrap(), "--out", out_path.to_str().unwrap()])
+    };
+    let write = |name: &str, tensors: Vec<(String, HostTensor)>| {
+        let path = scratch.path().join(name);
+        write_safetensors(&path, &tensors, None).unwrap();
+        path
+    };
+    let ids = |case: &str| {
+        let (s, v) = golden.read_i64(&format!("{case}.input_ids")).unwrap();
+        HostTensor::i64(s, v)
+    };
+
+    // Missing tensor.
+    let path = write("no_ids.safetensors", vec![("attention_mask".into(), HostTensor::i64(vec![1, 2], vec![1, 1]))]);
+    assert_clear_error(&forward(&path), &["input_ids", "missing"]);
+
+    // Wrong dtype.
+    let path = write("float_ids.safetensors", vec![("input_ids".into(), HostTensor::f32(vec![1, 2], vec![1.0, 2.0]))]);
+    assert_clear_error(&forward(&path), &["input_ids", "integer"]);
+
+    // Wrong shape.
+    let path = write(
+        "mask_shape.safetensors",
+        vec![ids("text"), HostTensor::i64(vec![1, 3], vec![1, 1, 1])]
+            .into_iter()
+            .zip(["input_ids", "attention_mask"])
+            .map(|(t, n)| (n.to_string(), t))
+            .collect(),
+    );
+    assert_clear_error(&forward(&path), &["attention_mask", "shape"]);
+
+    // image_grid_thw that disagrees with the prompt (and with pixel_values).
+    let (pshape, pv) = golden.read_f32("image.pixel_values").unwrap();
+    let path = write(
+        "bad_grid.safetensors",
+        vec![
+            ("input_ids".into(), ids("image")),
+            ("pixel_values".into(), HostTensor::f32(vec![2 * pshape[0], pshape[1]], [pv.clone(), pv.clone()].concat())),
+            ("image_grid_thw".into(), HostTensor::i64(vec![1, 3], vec![1, 4, 8])),
+        ],
+    );
+    assert_clear_error(&forward(&path), &["image_grid_thw", "8 <|image_pad|>"]);
+    let path = write(
+        "bad_rows.safetensors",
+        vec![
+            ("input_ids".into(), ids("image")),
+            ("pixel_values".into(), HostTensor::f32(vec![8, 1536], pv[..8 * 1536].to_vec())),
+            ("image_grid_thw".into(), HostTensor::i64(vec![1, 3], vec![1, 4, 4])),
+        ],
+    );
+    assert_clear_error(&forward(&path), &["image_grid_thw", "16 patches", "8 rows"]);
+
+    // Token id outside the vocabulary.
+    let path = write("oov.safetensors", vec![("input_ids".into(), HostTensor::i64(vec![1, 2], vec![5, 5000]))]);
+    assert_clear_error(&forward(&path), &["input_ids", "5000", "vocabulary"]);
+
+    // Truncated and corrupt inputs files.
+    let good = write("good.safetensors", vec![("input_ids".into(), ids("text"))]);
+    let bytes = std::fs::read(&good).unwrap();
+    let truncated = scratch.path().join("truncated.safetensors");
+    std::fs::write(&truncated, &bytes[..bytes.len() - 5]).unwrap();
+    assert_clear_error(&forward(&truncated), &["truncated.safetensors", "not a valid safetensors"]);
+    let garbage = scratch.path().join("garbage.safetensors");
+    std::fs::write(&garbage, b"\x10\x00garbage").unwrap();
+    assert_clear_error(&forward(&garbage), &["garbage.safetensors"]);
+
+    // Missing model directory.
+    let out = temper(&["forward", "--model", "/nonexistent/model", "--inputs", good.to_str().unwrap(), "--out", "x"]);
+    assert_clear_error(&out, &["/nonexistent/model"]);
+
+    // Unreadable image, over-long prompt (prompt path).
+    let model = tiny_a_with_tokenizer(Some(40));
+    let mdir = model.path().to_str().unwrap();
+    let corrupt = scratch.path().join("corrupt.png");
+    std::fs::write(&corrupt, b"\x89PNG\r\n\x1a\nnot really").unwrap();
+    let out = temper(&["generate", "--model", mdir, "--prompt", "hi", "--image", corrupt.to_str().unwrap()]);
+    assert_clear_error(&out, &["corrupt.png"]);
+    let long = "word ".repeat(20);
+    let out = temper(&["generate", "--model", mdir, "--prompt", &long, "--max-new-tokens", "2"]);
+    assert_clear_error(&out, &["40"]);
+
+    // CUDA requested from a CPU-only build.
+    if !cfg!(feature = "cuda") {
+        let out = temper(&["forward", "--model", m, "--inputs", good.to_str().unwrap(), "--out", "x", "--device", "cuda"]);
+        assert_clear_error(&out, &["--features cuda"]);
+    }
+}
