@@ -293,3 +293,18 @@ fn bad_inputs_are_clear_errors() {
         assert_clear_error(&out, &["--features cuda"]);
     }
 }
+
+#[test]
+fn shipped_tiny_tokenizer_is_the_generated_one() {
+    // model/tests/data/qwen3vl-tiny-a/tokenizer.json is written by Temper (not part of the HF
+    // fixture) so the README's demo command can take text prompts; it must stay in sync.
+    let ids = [992, 993, 994, 1001, 1002, 1004, 1005];
+    let specials: Vec<(&str, u32)> = QWEN_SPECIAL_TOKENS.iter().copied().zip(ids).collect();
+    let generated = byte_level_tokenizer_json(&specials, &[]);
+    let path = data("qwen3vl-tiny-a").join("tokenizer.json");
+    if std::env::var_os("TEMPER_BLESS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let shipped = std::fs::read_to_string(&path).expect("run with TEMPER_BLESS=1 to write it");
+    assert_eq!(shipped, generated);
+}

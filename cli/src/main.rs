@@ -1,8 +1,9 @@
 //! `temper`: the single binary. Subcommands so far: `forward` (HF-compatible logits and
-//! log-probs for an inputs file) and `generate` (token ids for an inputs file, or text for a
-//! prompt with images / a video).
+//! log-probs for an inputs file), `generate` (token ids for an inputs file, or text for a
+//! prompt with images / a video) and `convert` (re-save a checkpoint).
 
 mod chat;
+mod convert;
 mod device;
 mod forward;
 mod generate;
@@ -23,6 +24,8 @@ enum Command {
     Forward(forward::ForwardArgs),
     /// Generate continuations, from an inputs file (ids out) or a text prompt (text out).
     Generate(generate::GenerateArgs),
+    /// Re-save a checkpoint under HF names in another dtype / shard size.
+    Convert(convert::ConvertArgs),
 }
 
 fn main() -> Result<()> {
@@ -35,5 +38,6 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Forward(args) => forward::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Convert(args) => convert::run(args),
     }
 }

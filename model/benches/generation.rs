@@ -2,14 +2,15 @@
 //! grouped sampling (prefill once, fork G) against G separate prefills, for a tiny and a medium
 //! Qwen3-VL-shaped model with random weights.
 //!
-//! `cargo bench -p temper-model --bench generation` (add `-- --quick` for a short run; build
-//! with `--no-default-features --features ndarray` to measure the other CPU backend).
+//! `cargo bench -p temper-model --bench generation` (add `-- --quick` for a short run). With
+//! `--features ndarray` the same cases also run on burn's ndarray backend, for comparison with
+//! the default flex backend in the same run.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use temper_model::backend::Cpu;
+use burn::prelude::Backend;
 use temper_model::{Batch, Qwen3Vl, Qwen3VlConfig, SamplingParams};
 
 /// Heap accounting: current and peak bytes, so each case reports its own peak.
@@ -91,8 +92,14 @@ fn time<T>(repeats: usize, mut f: impl FnMut() -> T) -> f64 {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    #[cfg(feature = "flex")]
+    run::<burn::backend::Flex>("flex", quick);
+    #[cfg(feature = "ndarray")]
+    run::<burn::backend::NdArray>("ndarray", quick);
+}
+
+fn run<B: Backend>(backend: &str, quick: bool) {
     let device = Default::default();
-    let backend = std::any::type_name::<Cpu>().split("::").last().unwrap_or("?").to_string();
     let sizes = [
         ("tiny", config(1024, 64, 2, 4, 2, 16, 128, 64, 4)),
         ("medium", config(32_000, 512, 8, 8, 4, 64, 1536, 256, 4)),
@@ -100,13 +107,13 @@ fn main() {
     let (prompt_len, new_tokens, group) = if quick { (64, 8, 4) } else { (256, 32, 8) };
     let repeats = if quick { 1 } else { 3 };
 
-    println!("backend: {backend} | threads: {} | prompt {prompt_len} tokens, {new_tokens} new tokens, group {group}",
+    println!("\nbackend: {backend} | threads: {} | prompt {prompt_len} tokens, {new_tokens} new tokens, group {group}",
         std::thread::available_parallelism().map_or(1, |n| n.get()));
     println!("| model | params | case | time (s) | tokens/s | peak heap (MiB) |");
     println!("|---|---|---|---|---|---|");
     for (name, cfg) in sizes {
         let vocab = cfg.text_config.vocab_size;
-        let model = Qwen3Vl::<Cpu>::random(cfg, 0, &device).expect("model");
+        let model = Qwen3Vl::<B>::random(cfg, 0, &device).expect("model");
         let params: usize = model.hf_tensors().iter().map(|t| t.2.len()).sum();
         let row = |case: &str, secs: f64, tokens: usize| {
             println!(
@@ -131,11 +138,12 @@ fn main() {
         // Decode at batch 1 and batch `group` (distinct prompts), minus the prefill.
         for b in [1, group] {
             reset_peak();
-            let batch = Batch::<Cpu> {
+            let batch = Batch::<B> {
                 input_ids: (0..b).map(|i| prompt(prompt_len, vocab, i)).collect(),
                 attention_mask: vec![vec![true; prompt_len]; b],
                 images: None,
                 videos: None,
+                segment_ids: None,
             };
             let prefill = time(repeats, || model.generate(&batch, 1, &vec![greedy(1); b]).expect("gen"));
             let full = time(repeats, || model.generate(&batch, 1, &vec![greedy(new_tokens); b]).expect("gen"));
@@ -148,11 +156,12 @@ fn main() {
         let grouped = time(repeats, || model.generate(&one, group, std::slice::from_ref(&sampling)).expect("gen"));
         row(&format!("group of {group}: prefill once, fork"), grouped, group * new_tokens);
         reset_peak();
-        let copies = Batch::<Cpu> {
+        let copies = Batch::<B> {
             input_ids: vec![one.input_ids[0].clone(); group],
             attention_mask: vec![vec![true; prompt_len]; group],
             images: None,
             videos: None,
+            segment_ids: None,
         };
         let batched = time(repeats, || model.generate(&copies, 1, &vec![sampling.clone(); group]).expect("gen"));
         row(&format!("group of {group}: {group} prefills, batched"), batched, group * new_tokens);
@@ -168,5 +177,26 @@ fn main() {
             batched / grouped,
             separate / grouped
         );
+
+        // One learner step's compute: forward + log-probs + backward, batch 4 × prompt_len.
+        let train = Qwen3Vl::<burn::backend::Autodiff<B>>::random(model.config.clone(), 0, &device).expect("model");
+        let rows = 4;
+        let batch = Batch::<burn::backend::Autodiff<B>> {
+            input_ids: (0..rows).map(|i| prompt(prompt_len, vocab, i)).collect(),
+            attention_mask: vec![vec![true; prompt_len]; rows],
+            images: None,
+            videos: None,
+            segment_ids: None,
+        };
+        reset_peak();
+        let secs = time(repeats, || {
+            let out = train.forward(&batch, None, None).expect("forward");
+            let targets: Vec<i64> = batch.input_ids.iter().flat_map(|r| r[1..].iter().map(|&t| t as i64)).collect();
+            let targets = burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(targets, [rows, prompt_len - 1]), &device);
+            let hidden = out.hidden.narrow(1, 0, prompt_len - 1);
+            let scores = train.token_scores(hidden, targets, 1.0, 1 << 22);
+            scores.logprobs.mean().neg().backward()
+        });
+        row(&format!("train fwd+bwd, batch {rows}×{prompt_len}"), secs, rows * prompt_len);
     }
 }

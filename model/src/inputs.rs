@@ -79,5 +79,6 @@ pub fn read_inputs<B: Backend>(path: &Path, device: &B::Device) -> Result<Batch<
         attention_mask: rows(&mask).into_iter().map(|r| r.into_iter().map(|x| x != 0).collect()).collect(),
         images: visual("pixel_values", "image_grid_thw")?,
         videos: visual("pixel_values_videos", "video_grid_thw")?,
+        segment_ids: None,
     })
 }

@@ -12,7 +12,8 @@ use burn::prelude::*;
 use crate::cache::KvCache;
 use crate::config::Qwen3VlConfig;
 use crate::error::{ModelError, Result};
-use crate::position::{RopeIndex, VisualTokens, rope_index};
+use crate::nn::MASK_VALUE;
+use crate::position::{RopeIndex, VisualTokens, rope_index_packed};
 use crate::rope::TextRope;
 use crate::text::{DeepStackInjection, TextModel};
 use crate::trace::Trace;
@@ -36,6 +37,9 @@ pub struct Batch<B: Backend> {
     pub attention_mask: Vec<Vec<bool>>,
     pub images: Option<VisualInput<B>>,
     pub videos: Option<VisualInput<B>>,
+    /// `[B][L]` sequence ids for packed rows (several sequences per row, attending only within
+    /// themselves, positions restarting at each); `None` for one sequence per row.
+    pub segment_ids: Option<Vec<Vec<u32>>>,
 }
 
 impl<B: Backend> Batch<B> {
@@ -47,6 +51,7 @@ impl<B: Backend> Batch<B> {
             attention_mask: vec![vec![true; len]],
             images: None,
             videos: None,
+            segment_ids: None,
         }
     }
 
@@ -167,6 +172,11 @@ impl<B: Backend> Qwen3Vl<B> {
             if !mask.iter().any(|&m| m) {
                 return Err(ModelError::input("attention_mask", format!("row {b} has no real token")));
             }
+            if let Some(segments) = &batch.segment_ids
+                && segments.get(b).map(Vec::len) != Some(seq)
+            {
+                return Err(ModelError::input("segment_ids", format!("row {b} is not of length {seq}")));
+            }
         }
         let max_len = self.config.text_config.max_position_embeddings;
         if seq > max_len {
@@ -217,9 +227,13 @@ impl<B: Backend> Qwen3Vl<B> {
         let (b, l) = (batch.batch_size(), batch.seq_len());
         let d = self.config.text_config.hidden_size;
         let grids = |v: &Option<VisualInput<B>>| v.as_ref().map(|v| v.grid_thw.clone()).unwrap_or_default();
-        let rope = rope_index(
+        if batch.segment_ids.is_some() && cache.is_some() {
+            return Err(ModelError::input("segment_ids", "packed rows cannot be prefilled into a KV cache"));
+        }
+        let rope = rope_index_packed(
             &batch.input_ids,
             &batch.attention_mask,
+            batch.segment_ids.as_deref(),
             &grids(&batch.images),
             &grids(&batch.videos),
             self.visual_tokens(),
@@ -258,8 +272,7 @@ impl<B: Backend> Qwen3Vl<B> {
                 hidden
             }
             None => {
-                let empty = KvCache::<B>::new(0, b, 1, 1, 1, &device);
-                let mask = empty.mask(&batch.attention_mask, &device);
+                let mask = full_mask::<B>(batch, &device);
                 self.language.forward(x, cos, sin, mask, None, &deepstack, trace)
             }
         };
@@ -381,4 +394,21 @@ impl<B: Backend> Qwen3Vl<B> {
         cache.advance(&valid);
         self.language.logits(hidden.reshape([b, d]))
     }
+}
+
+/// Additive causal mask `[B, 1, L, L]` over real tokens, restricted to each packed sequence.
+fn full_mask<B: Backend>(batch: &Batch<B>, device: &B::Device) -> Tensor<B, 4> {
+    let (b, l) = (batch.batch_size(), batch.seq_len());
+    let mut data = Vec::with_capacity(b * l * l);
+    for row in 0..b {
+        let valid = &batch.attention_mask[row];
+        let segment = |t: usize| batch.segment_ids.as_ref().map_or(0, |s| s[row][t]);
+        for i in 0..l {
+            for j in 0..l {
+                let visible = j <= i && valid[j] && segment(i) == segment(j);
+                data.push(if visible { 0.0 } else { MASK_VALUE });
+            }
+        }
+    }
+    Tensor::from_data(TensorData::new(data, [b, 1, l, l]), device)
 }

@@ -44,6 +44,20 @@ pub fn rope_index(
     video_grids: &[[usize; 3]],
     tokens: VisualTokens,
 ) -> Result<RopeIndex> {
+    rope_index_packed(input_ids, attention_mask, None, image_grids, video_grids, tokens)
+}
+
+/// [`rope_index`] for rows that pack several sequences: `segments[b][l]` names the sequence of
+/// each token, and positions restart at 0 where it changes. `rope_deltas` then describe each
+/// row's last sequence.
+pub fn rope_index_packed(
+    input_ids: &[Vec<u32>],
+    attention_mask: &[Vec<bool>],
+    segments: Option<&[Vec<u32>]>,
+    image_grids: &[[usize; 3]],
+    video_grids: &[[usize; 3]],
+    tokens: VisualTokens,
+) -> Result<RopeIndex> {
     let m = tokens.spatial_merge_size;
     let batch = input_ids.len();
     let seq = input_ids.first().map_or(0, Vec::len);
@@ -83,7 +97,16 @@ pub fn rope_index(
         let mut cur: i64 = 0;
         let mut max_id: i64 = -1;
         let mut k = 0;
+        let segment_of = |l: usize| segments.map_or(0, |s| s[b][l]);
+        let mut segment = valid.first().map_or(0, |&l| segment_of(l));
+        let mut segment_start = 0;
         while k < valid.len() {
+            if segment_of(valid[k]) != segment {
+                segment = segment_of(valid[k]);
+                segment_start = k;
+                cur = 0;
+                max_id = -1;
+            }
             let token = ids[valid[k]];
             let (runs, what) = if token == tokens.image_token_id {
                 (&mut image_runs, "image")
@@ -133,7 +156,7 @@ pub fn rope_index(
             cur += gh.max(gw) as i64;
             k += count;
         }
-        rope_deltas.push(max_id + 1 - valid.len() as i64);
+        rope_deltas.push(max_id + 1 - (valid.len() - segment_start) as i64);
     }
     let unused_images = image_runs.len();
     let unused_videos = video_runs.len();
@@ -183,6 +206,17 @@ mod tests {
         assert_eq!(index.positions[0][0], vec![0, 0, 0, 1, 1, 3, 4, 4, 6]);
         assert_eq!(index.positions[2][0], vec![0, 0, 0, 1, 2, 3, 4, 5, 6]);
         assert_eq!(index.rope_deltas, vec![7 - 7]);
+    }
+
+    #[test]
+    fn packed_rows_restart_positions_per_segment() {
+        let ids = vec![vec![1, 2, 9, 9, 9, 9, 3, 4, 5]];
+        let mask = vec![vec![true; 9]];
+        let segments = vec![vec![0, 0, 0, 0, 0, 0, 0, 1, 1]];
+        let index = rope_index_packed(&ids, &mask, Some(&segments), &[[1, 4, 4]], &[], TOKENS).unwrap();
+        assert_eq!(index.positions[0][0], vec![0, 1, 2, 2, 2, 2, 4, 0, 1]);
+        assert_eq!(index.positions[1][0], vec![0, 1, 2, 2, 3, 3, 4, 0, 1]);
+        assert_eq!(index.rope_deltas, vec![0]);
     }
 
     #[test]

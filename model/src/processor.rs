@@ -138,6 +138,7 @@ impl Processor {
             attention_mask,
             images: pack(images),
             videos: pack(videos),
+            segment_ids: None,
         })
     }
 }

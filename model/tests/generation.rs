@@ -107,6 +107,7 @@ fn left_padded_batch_decodes_like_each_prompt_alone() {
         attention_mask: prompts.iter().map(|p| [vec![false; l - p.len()], vec![true; p.len()]].concat()).collect(),
         images: None,
         videos: None,
+        segment_ids: None,
     };
     let greedy = |n| vec![SamplingParams::greedy(7); n];
     let together = model.generate(&padded, 1, &greedy(2)).unwrap();

@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use image::{DynamicImage, RgbImage};
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, RgbImage, RgbaImage};
 
 use super::config::VisionPreprocessConfig;
 use super::error::{PreprocessError, Result};
@@ -48,14 +49,34 @@ pub fn merged_token_count(grid_thw: [usize; 3], merge_size: usize) -> usize {
     t * h * w / (merge_size * merge_size).max(1)
 }
 
-/// Loads an image file (PNG or JPEG) and converts it to 8-bit RGB.
-///
-/// Conversion follows HF's `convert_to_rgb`: grayscale is replicated to three channels and
-/// transparency is composited onto a white background with PIL's integer `alpha_composite`
-/// arithmetic. 16-bit samples keep their high byte (as PIL does for 16-bit RGB PNGs).
+/// Loads an image file (PNG or JPEG) and converts it to 8-bit RGB the way HF's
+/// `transformers.image_utils.load_image` does (what processors and chat templates do with an
+/// image path or URL): the EXIF orientation is applied (`PIL.ImageOps.exif_transpose`), then
+/// PIL `convert("RGB")` semantics ([`to_rgb`]): alpha is dropped, not composited.
 pub fn load_image(path: impl AsRef<Path>) -> Result<RgbImage> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| {
+    Ok(to_rgb(decode(&read_image_file(path)?, path, true)?))
+}
+
+/// Loads an image file as if `PIL.Image.open(path)` were passed to the HF image processor:
+/// no EXIF rotation, and transparency composited onto white ([`to_rgb_over_white`], HF's
+/// `convert_to_rgb`). Identical to [`load_image`] for opaque images without EXIF rotation.
+pub fn load_image_over_white(path: impl AsRef<Path>) -> Result<RgbImage> {
+    let path = path.as_ref();
+    Ok(to_rgb_over_white(&decode(
+        &read_image_file(path)?,
+        path,
+        false,
+    )?))
+}
+
+/// Decodes an in-memory PNG or JPEG like [`load_image`] (EXIF orientation, alpha dropped).
+pub fn decode_image(bytes: &[u8]) -> Result<RgbImage> {
+    Ok(to_rgb(decode(bytes, Path::new("<memory>"), true)?))
+}
+
+fn read_image_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound {
             PreprocessError::ImageNotFound {
                 path: path.to_path_buf(),
@@ -66,68 +87,107 @@ pub fn load_image(path: impl AsRef<Path>) -> Result<RgbImage> {
                 source,
             }
         }
-    })?;
-    decode_image_with_name(&bytes, path)
+    })
 }
 
-/// Decodes an in-memory PNG or JPEG and converts it to 8-bit RGB like [`load_image`].
-pub fn decode_image(bytes: &[u8]) -> Result<RgbImage> {
-    decode_image_with_name(bytes, Path::new("<memory>"))
-}
-
-fn decode_image_with_name(bytes: &[u8], path: &Path) -> Result<RgbImage> {
-    let decoded = image::ImageReader::new(std::io::Cursor::new(bytes))
+fn decode(bytes: &[u8], path: &Path, apply_orientation: bool) -> Result<DynamicImage> {
+    let fail = |message: String| PreprocessError::ImageDecode {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut decoder = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| PreprocessError::ImageDecode {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?
-        .decode()
-        .map_err(|e| PreprocessError::ImageDecode {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-    Ok(to_rgb(decoded))
+        .map_err(|e| fail(e.to_string()))?
+        .into_decoder()
+        .map_err(|e| fail(e.to_string()))?;
+    // Unreadable EXIF is ignored, as PIL does.
+    let orientation = if apply_orientation {
+        decoder.orientation().unwrap_or(Orientation::NoTransforms)
+    } else {
+        Orientation::NoTransforms
+    };
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| fail(e.to_string()))?;
+    image.apply_orientation(orientation);
+    Ok(image)
 }
 
-/// Converts any decoded image to RGB the way HF's `convert_to_rgb` does with PIL.
+/// The 8-bit RGBA view PIL has of a decoded image, and whether it carries alpha.
+///
+/// PIL reads 16-bit RGB(A) and gray+alpha PNGs keeping the high byte, and 16-bit gray as mode
+/// `I;16`, whose conversion to RGB clamps at 255.
+fn pil_rgba(image: &DynamicImage) -> (RgbaImage, bool) {
+    let high = |v: u16| (v >> 8) as u8;
+    let (w, h) = (image.width(), image.height());
+    let raw: Vec<u8> = match image {
+        DynamicImage::ImageLuma16(img) => img
+            .as_raw()
+            .iter()
+            .flat_map(|&v| {
+                let l = v.min(255) as u8;
+                [l, l, l, 255]
+            })
+            .collect(),
+        DynamicImage::ImageLumaA16(img) => img
+            .as_raw()
+            .chunks_exact(2)
+            .flat_map(|la| {
+                let l = high(la[0]);
+                [l, l, l, high(la[1])]
+            })
+            .collect(),
+        DynamicImage::ImageRgb16(img) => img
+            .as_raw()
+            .chunks_exact(3)
+            .flat_map(|p| [high(p[0]), high(p[1]), high(p[2]), 255])
+            .collect(),
+        DynamicImage::ImageRgba16(img) => img.as_raw().iter().map(|&v| high(v)).collect(),
+        other => other.to_rgba8().into_raw(),
+    };
+    let rgba = RgbaImage::from_raw(w, h, raw).unwrap_or_else(|| RgbaImage::new(w, h));
+    (rgba, image.color().has_alpha())
+}
+
+/// Converts a decoded image to RGB with PIL `convert("RGB")` semantics: grayscale replicated,
+/// alpha dropped (16-bit input as described on [`load_image`]).
 pub fn to_rgb(image: DynamicImage) -> RgbImage {
-    match image {
-        DynamicImage::ImageRgb8(rgb) => rgb,
-        DynamicImage::ImageRgba8(_)
-        | DynamicImage::ImageLumaA8(_)
-        | DynamicImage::ImageRgba16(_)
-        | DynamicImage::ImageLumaA16(_)
-        | DynamicImage::ImageRgba32F(_) => {
-            let rgba = match image {
-                DynamicImage::ImageRgba16(img) => high_byte_rgba(&img),
-                other => other.to_rgba8(),
-            };
-            let (w, h) = rgba.dimensions();
-            let mut out = RgbImage::new(w, h);
-            for (o, p) in out.pixels_mut().zip(rgba.pixels()) {
-                let [r, g, b, a] = p.0;
-                o.0 = [
-                    over_white(r, a),
-                    over_white(g, a),
-                    over_white(b, a),
-                ];
-            }
-            out
-        }
-        DynamicImage::ImageRgb16(img) => {
-            let (w, h) = img.dimensions();
-            let raw = img.as_raw().iter().map(|v| (v >> 8) as u8).collect();
-            RgbImage::from_raw(w, h, raw).unwrap_or_else(|| RgbImage::new(w, h))
-        }
-        other => other.to_rgb8(),
+    if let DynamicImage::ImageRgb8(rgb) = image {
+        return rgb;
+    }
+    let (rgba, _) = pil_rgba(&image);
+    drop_alpha(&rgba)
+}
+
+/// Converts a decoded image to RGB like HF's `convert_to_rgb` on a PIL image: images with
+/// alpha (including a PNG tRNS colour key, which the decoder expands to alpha) are composited
+/// onto white with PIL's integer `alpha_composite` arithmetic; others as [`to_rgb`].
+pub fn to_rgb_over_white(image: &DynamicImage) -> RgbImage {
+    let (rgba, has_alpha) = pil_rgba(image);
+    if has_alpha {
+        composite_on_white(&rgba)
+    } else {
+        drop_alpha(&rgba)
     }
 }
 
-fn high_byte_rgba(img: &image::ImageBuffer<image::Rgba<u16>, Vec<u16>>) -> image::RgbaImage {
-    let (w, h) = img.dimensions();
-    let raw = img.as_raw().iter().map(|v| (v >> 8) as u8).collect();
-    image::RgbaImage::from_raw(w, h, raw).unwrap_or_else(|| image::RgbaImage::new(w, h))
+fn drop_alpha(rgba: &RgbaImage) -> RgbImage {
+    let (w, h) = rgba.dimensions();
+    let raw = rgba
+        .as_raw()
+        .chunks_exact(4)
+        .flat_map(|p| [p[0], p[1], p[2]])
+        .collect();
+    RgbImage::from_raw(w, h, raw).unwrap_or_else(|| RgbImage::new(w, h))
+}
+
+/// PIL `alpha_composite(white, image).convert("RGB")`.
+fn composite_on_white(rgba: &RgbaImage) -> RgbImage {
+    let (w, h) = rgba.dimensions();
+    let mut out = RgbImage::new(w, h);
+    for (o, p) in out.pixels_mut().zip(rgba.pixels()) {
+        let [r, g, b, a] = p.0;
+        o.0 = [over_white(r, a), over_white(g, a), over_white(b, a)];
+    }
+    out
 }
 
 /// One channel of PIL `alpha_composite(white, src)` (integer arithmetic, 7 extra bits).
@@ -173,8 +233,11 @@ pub(crate) fn normalization_lut(
     lut
 }
 
-/// Writes the patch rows of `frames` (each `h x w` RGB, `Tp` consecutive frames per temporal
-/// patch) to `out`: rows in `t`-major, then merge-window order; each row is `(C, Tp, P, P)`.
+/// Appends the patch rows of `frames` (all `h x w` uint8 RGB, `Tp` consecutive frames per
+/// temporal patch) to `out`, normalising through `lut`: rows in `t`-major, then merge-window
+/// order; each row is `(C, Tp, P, P)`. Returns `grid_thw`.
+///
+/// Works from the uint8 frames (not f32 planes) so a long clip needs no extra f32 copy.
 pub(crate) fn patchify_into(
     frames: &[&RgbImage],
     lut: &[[f32; 256]; 3],
@@ -182,12 +245,13 @@ pub(crate) fn patchify_into(
     out: &mut Vec<f32>,
 ) -> [usize; 3] {
     let (p, m, tp) = (cfg.patch_size, cfg.merge_size, cfg.temporal_patch_size);
-    let (w, h) = frames[0].dimensions();
-    let (w, h) = (w as usize, h as usize);
-    let (gt, gh, gw) = (frames.len() / tp, h / p, w / p);
+    let Some(first) = frames.first() else {
+        return [0, 0, 0];
+    };
+    let (width, height) = (first.width() as usize, first.height() as usize);
+    let (gt, gh, gw) = (frames.len() / tp, height / p, width / p);
     out.reserve(gt * gh * gw * cfg.row_len());
-    for t in 0..gt {
-        let group = &frames[t * tp..(t + 1) * tp];
+    for group in frames.chunks_exact(tp) {
         for bh in 0..gh / m {
             for bw in 0..gw / m {
                 for ih in 0..m {
@@ -197,8 +261,9 @@ pub(crate) fn patchify_into(
                             for frame in group {
                                 let raw = frame.as_raw();
                                 for y in y0..y0 + p {
-                                    let row = &raw[(y * w + x0) * 3..(y * w + x0 + p) * 3];
-                                    out.extend(row.chunks_exact(3).map(|px| lut_c[px[c] as usize]));
+                                    let at = (y * width + x0) * 3;
+                                    let px = &raw[at..at + p * 3];
+                                    out.extend(px.chunks_exact(3).map(|v| lut_c[v[c] as usize]));
                                 }
                             }
                         }
@@ -236,7 +301,7 @@ pub fn image_target_size(
             height,
             width,
         })
-    } else if height % factor != 0 || width % factor != 0 {
+    } else if !height.is_multiple_of(factor) || !width.is_multiple_of(factor) {
         Err(PreprocessError::NotPatchAligned {
             what: "image".to_string(),
             height,
@@ -264,7 +329,8 @@ pub fn resize_for_model(image: &RgbImage, cfg: &VisionPreprocessConfig) -> Resul
 pub fn preprocess_image(image: &RgbImage, cfg: &VisionPreprocessConfig) -> Result<ProcessedImage> {
     let resized = resize_for_model(image, cfg)?;
     let lut = normalization_lut(cfg, cfg.image_mean, cfg.image_std);
-    let frames: Vec<&RgbImage> = vec![&resized; cfg.temporal_patch_size];
+    // One frame, repeated Tp times along the temporal axis.
+    let frames = vec![&resized; cfg.temporal_patch_size];
     let mut pixel_values = Vec::new();
     let grid_thw = patchify_into(&frames, &lut, cfg, &mut pixel_values);
     Ok(ProcessedImage {

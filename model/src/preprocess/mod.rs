@@ -29,7 +29,8 @@ pub use config::{
 pub use error::{PreprocessError, Result};
 pub use images::{
     ProcessedImage, ProcessedImages, decode_image, image_target_size, load_image,
-    merged_token_count, preprocess_image, preprocess_images, resize_for_model, to_rgb,
+    load_image_over_white, merged_token_count, preprocess_image, preprocess_images,
+    resize_for_model, to_rgb, to_rgb_over_white,
 };
 pub use pyfmt::format_f64_1dp;
 pub use resize::{

@@ -57,7 +57,11 @@ fn big_decimal(mantissa: u64, shift: u32) -> String {
     }
     // Little-endian base-1e9 limbs; multiply by 2 `shift` times.
     const BASE: u64 = 1_000_000_000;
-    let mut limbs = vec![mantissa % BASE, (mantissa / BASE) % BASE, mantissa / BASE / BASE];
+    let mut limbs = vec![
+        mantissa % BASE,
+        (mantissa / BASE) % BASE,
+        mantissa / BASE / BASE,
+    ];
     let mut remaining = shift;
     while remaining > 0 {
         let step = remaining.min(30);

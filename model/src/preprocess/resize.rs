@@ -251,18 +251,73 @@ impl AxisTaps {
         }
     }
 
-    /// Applies the taps of output `o` to `src[start + j]` (read through `at`), rounding half up
-    /// and clamping to uint8 like the ATen kernel.
+    /// The taps of output `o`: first input index and int16 weights.
     #[inline]
-    fn apply(&self, o: usize, at: impl Fn(usize) -> u8) -> u8 {
+    fn taps(&self, o: usize) -> (usize, &[i32]) {
         let w = &self.weights[o * self.stride..o * self.stride + self.len[o]];
-        let s = self.start[o];
-        let mut acc: i32 = (1i32 << self.precision) >> 1;
-        for (j, &wj) in w.iter().enumerate() {
-            acc = acc.wrapping_add(i32::from(at(s + j)).wrapping_mul(wj));
-        }
+        (self.start[o], w)
+    }
+
+    /// Rounding offset added before the final shift (round half up).
+    fn half(&self) -> i32 {
+        (1i32 << self.precision) >> 1
+    }
+
+    /// Final shift and uint8 saturation, as the ATen kernel (`>>`, then pack with saturation).
+    #[inline]
+    fn finish(&self, acc: i32) -> u8 {
         (acc >> self.precision).clamp(0, 255) as u8
     }
+}
+
+/// Horizontal pass over interleaved RGB rows: `src` is `rows x in_w x 3`.
+fn resize_horizontal(
+    src: &[u8],
+    rows: usize,
+    in_w: usize,
+    taps: &AxisTaps,
+    out_w: usize,
+) -> Vec<u8> {
+    let mut out = vec![0u8; rows * out_w * 3];
+    for (row, orow) in src
+        .chunks_exact(in_w * 3)
+        .zip(out.chunks_exact_mut(out_w * 3))
+        .take(rows)
+    {
+        for (x, px) in orow.chunks_exact_mut(3).enumerate() {
+            let (start, w) = taps.taps(x);
+            let mut acc = [taps.half(); 3];
+            for (s, &wj) in row[start * 3..(start + w.len()) * 3].chunks_exact(3).zip(w) {
+                for c in 0..3 {
+                    acc[c] = acc[c].wrapping_add(i32::from(s[c]).wrapping_mul(wj));
+                }
+            }
+            for c in 0..3 {
+                px[c] = taps.finish(acc[c]);
+            }
+        }
+    }
+    out
+}
+
+/// Vertical pass: `src` is `in_h` rows of `row_len` bytes.
+fn resize_vertical(src: &[u8], row_len: usize, taps: &AxisTaps, out_h: usize) -> Vec<u8> {
+    let mut out = vec![0u8; out_h * row_len];
+    let mut acc = vec![0i32; row_len];
+    for (y, orow) in out.chunks_exact_mut(row_len).enumerate() {
+        let (start, w) = taps.taps(y);
+        acc.fill(taps.half());
+        for (j, &wj) in w.iter().enumerate() {
+            let row = &src[(start + j) * row_len..(start + j + 1) * row_len];
+            for (a, &v) in acc.iter_mut().zip(row) {
+                *a = a.wrapping_add(i32::from(v).wrapping_mul(wj));
+            }
+        }
+        for (o, &a) in orow.iter_mut().zip(&acc) {
+            *o = taps.finish(a);
+        }
+    }
+    out
 }
 
 /// Resizes an RGB image to `height x width` exactly like torchvision v2
@@ -279,34 +334,15 @@ pub fn resize_rgb(image: &RgbImage, height: usize, width: usize, resample: Resam
         // Nothing to interpolate from or to: an all-black image of the requested size.
         return RgbImage::new(width as u32, height as u32);
     }
+    // Horizontal first, then vertical, each rounded to uint8 (as ATen does).
     let mut cur: Vec<u8> = image.as_raw().clone();
-    let mut cur_w = in_w;
     if width != in_w {
         let taps = AxisTaps::new(in_w, width, resample);
-        let mut out = vec![0u8; in_h * width * 3];
-        for y in 0..in_h {
-            let row = &cur[y * in_w * 3..(y + 1) * in_w * 3];
-            let orow = &mut out[y * width * 3..(y + 1) * width * 3];
-            for x in 0..width {
-                for c in 0..3 {
-                    orow[x * 3 + c] = taps.apply(x, |i| row[i * 3 + c]);
-                }
-            }
-        }
-        cur = out;
-        cur_w = width;
+        cur = resize_horizontal(&cur, in_h, in_w, &taps, width);
     }
     if height != in_h {
         let taps = AxisTaps::new(in_h, height, resample);
-        let mut out = vec![0u8; height * cur_w * 3];
-        let row_len = cur_w * 3;
-        for y in 0..height {
-            let orow = &mut out[y * row_len..(y + 1) * row_len];
-            for (k, o) in orow.iter_mut().enumerate() {
-                *o = taps.apply(y, |i| cur[i * row_len + k]);
-            }
-        }
-        cur = out;
+        cur = resize_vertical(&cur, width * 3, &taps, height);
     }
     RgbImage::from_raw(width as u32, height as u32, cur)
         .expect("buffer length is height * width * 3 by construction")

@@ -96,7 +96,7 @@ pub fn video_timestamps(
         return Vec::new();
     };
     let mut idx = frame_indices.to_vec();
-    while idx.len() % tp != 0 {
+    while !idx.len().is_multiple_of(tp) {
         idx.push(last);
     }
     let times: Vec<f64> = idx.iter().map(|&i| i as f64 / source_fps).collect();
@@ -161,8 +161,8 @@ pub fn preprocess_video(
     check_fps("source fps", fps)?;
     let v = &cfg.video;
     let indices = sample_frame_indices(frames.len(), fps, v.fps, v.min_frames, v.max_frames);
-    let sampled: Vec<RgbImage> = indices.iter().map(|&i| frames[i].clone()).collect();
-    preprocess_sampled_video(&sampled, &indices, fps, cfg)
+    let sampled: Vec<&RgbImage> = indices.iter().map(|&i| &frames[i]).collect();
+    process_frames(&sampled, &indices, fps, cfg)
 }
 
 /// Preprocesses frames that were already sampled: `frames[k]` is source frame
@@ -172,6 +172,16 @@ pub fn preprocess_video(
 /// repeating the last frame; one `smart_resize` size applies to the whole clip.
 pub fn preprocess_sampled_video(
     frames: &[RgbImage],
+    frame_indices: &[usize],
+    source_fps: f64,
+    cfg: &VisionPreprocessConfig,
+) -> Result<ProcessedVideo> {
+    let frames: Vec<&RgbImage> = frames.iter().collect();
+    process_frames(&frames, frame_indices, source_fps, cfg)
+}
+
+fn process_frames(
+    frames: &[&RgbImage],
     frame_indices: &[usize],
     source_fps: f64,
     cfg: &VisionPreprocessConfig,
@@ -212,7 +222,8 @@ pub fn preprocess_sampled_video(
         .map(|f| resize_rgb(f, th, tw, cfg.resample))
         .collect();
     let mut refs: Vec<&RgbImage> = resized.iter().collect();
-    while refs.len() % tp != 0 {
+    // Pad to a multiple of Tp by repeating the last frame.
+    while !refs.len().is_multiple_of(tp) {
         refs.push(&resized[resized.len() - 1]);
     }
     let lut = normalization_lut(cfg, cfg.video.image_mean, cfg.video.image_std);
@@ -243,7 +254,11 @@ pub fn video_target_size(
                 required: cfg.temporal_patch_size,
             });
         }
-        if height % factor != 0 || width % factor != 0 || height == 0 || width == 0 {
+        if !height.is_multiple_of(factor)
+            || !width.is_multiple_of(factor)
+            || height == 0
+            || width == 0
+        {
             return Err(PreprocessError::NotPatchAligned {
                 what: "video".to_string(),
                 height,
