@@ -1369,10 +1369,9 @@ pub struct VideoPlaceholder {
     pub timestamps: Vec<String>,
 }
 
-/// Formats a timestamp as the Qwen3-VL processor does: `<{seconds:.1f} seconds>`.
-pub fn format_timestamp(seconds: f64) -> String {
-    format!("<{seconds:.1} seconds>")
-}
+/// Formats a timestamp as the Qwen3-VL processor does: `<{seconds:.1f} seconds>` (Python's
+/// rounding of the exact binary value).
+pub use crate::preprocess::format_timestamp;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Placeholder {
