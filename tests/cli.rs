@@ -9,11 +9,16 @@ use temper_model::safetensors_io::{HostTensor, SafetensorsFile, write_safetensor
 use temper_model::tokenizer::{QWEN_SPECIAL_TOKENS, byte_level_tokenizer_json};
 
 fn data(fixture: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("model/tests/data").join(fixture)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("model/tests/data")
+        .join(fixture)
 }
 
 fn temper(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_temper")).args(args).output().expect("temper runs")
+    Command::new(env!("CARGO_BIN_EXE_temper"))
+        .args(args)
+        .output()
+        .expect("temper runs")
 }
 
 fn stderr(out: &Output) -> String {
@@ -23,10 +28,19 @@ fn stderr(out: &Output) -> String {
 /// A failed run with a clear message (no panic backtrace).
 fn assert_clear_error(out: &Output, needles: &[&str]) {
     let err = stderr(out);
-    assert!(!out.status.success(), "expected failure, got success: {err}");
-    assert!(!err.contains("panicked"), "panicked instead of a clear error: {err}");
+    assert!(
+        !out.status.success(),
+        "expected failure, got success: {err}"
+    );
+    assert!(
+        !err.contains("panicked"),
+        "panicked instead of a clear error: {err}"
+    );
     for needle in needles {
-        assert!(err.contains(needle), "error should mention `{needle}`: {err}");
+        assert!(
+            err.contains(needle),
+            "error should mention `{needle}`: {err}"
+        );
     }
 }
 
@@ -61,8 +75,14 @@ fn write_case_inputs(golden: &SafetensorsFile, case: &str, path: &Path) {
 
 fn case_names(fixture: &Path) -> Vec<String> {
     let cases: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture.join("cases.json")).unwrap()).unwrap();
-    cases["cases"].as_object().unwrap().keys().cloned().collect()
+        serde_json::from_str(&std::fs::read_to_string(fixture.join("cases.json")).unwrap())
+            .unwrap();
+    cases["cases"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect()
 }
 
 #[test]
@@ -72,14 +92,21 @@ fn forward_writes_transformers_logits_logprobs_and_positions() {
         let dir = data(fixture);
         let golden = SafetensorsFile::open(dir.join("golden.safetensors")).unwrap();
         for case in case_names(&dir) {
-            let inputs = scratch.path().join(format!("{fixture}-{case}-in.safetensors"));
-            let outputs = scratch.path().join(format!("{fixture}-{case}-out.safetensors"));
+            let inputs = scratch
+                .path()
+                .join(format!("{fixture}-{case}-in.safetensors"));
+            let outputs = scratch
+                .path()
+                .join(format!("{fixture}-{case}-out.safetensors"));
             write_case_inputs(&golden, &case, &inputs);
             let out = temper(&[
                 "forward",
-                "--model", dir.to_str().unwrap(),
-                "--inputs", inputs.to_str().unwrap(),
-                "--out", outputs.to_str().unwrap(),
+                "--model",
+                dir.to_str().unwrap(),
+                "--inputs",
+                inputs.to_str().unwrap(),
+                "--out",
+                outputs.to_str().unwrap(),
             ]);
             assert!(out.status.success(), "{fixture}/{case}: {}", stderr(&out));
             let ours = SafetensorsFile::open(&outputs).unwrap();
@@ -101,7 +128,10 @@ fn forward_writes_transformers_logits_logprobs_and_positions() {
             for (i, (a, b)) in lp.iter().zip(&expected_lp).enumerate() {
                 let (row, t) = (i / (l - 1), i % (l - 1));
                 if mask[row * l + t] == 1 && mask[row * l + t + 1] == 1 {
-                    assert!((a - b).abs() < 1e-4, "{fixture}/{case}: token_logprobs[{i}] {a} vs {b}");
+                    assert!(
+                        (a - b).abs() < 1e-4,
+                        "{fixture}/{case}: token_logprobs[{i}] {a} vs {b}"
+                    );
                 }
             }
             let (_, pos) = ours.read_i64("position_ids").unwrap();
@@ -127,21 +157,32 @@ fn generate_from_inputs_equals_transformers_greedy() {
         let dir = data(fixture);
         let golden = SafetensorsFile::open(dir.join("golden.safetensors")).unwrap();
         for case in case_names(&dir) {
-            let Ok((_, expected)) = golden.read_i64(&format!("{case}.generated_ids")) else { continue };
+            let Ok((_, expected)) = golden.read_i64(&format!("{case}.generated_ids")) else {
+                continue;
+            };
             let inputs = scratch.path().join("in.safetensors");
             let outputs = scratch.path().join("out.safetensors");
             write_case_inputs(&golden, &case, &inputs);
             let out = temper(&[
                 "generate",
-                "--model", dir.to_str().unwrap(),
-                "--inputs", inputs.to_str().unwrap(),
-                "--max-new-tokens", &expected.len().to_string(),
-                "--temperature", "0",
-                "--out", outputs.to_str().unwrap(),
+                "--model",
+                dir.to_str().unwrap(),
+                "--inputs",
+                inputs.to_str().unwrap(),
+                "--max-new-tokens",
+                &expected.len().to_string(),
+                "--temperature",
+                "0",
+                "--out",
+                outputs.to_str().unwrap(),
             ]);
             assert!(out.status.success(), "{}", stderr(&out));
             let ours = SafetensorsFile::open(&outputs).unwrap();
-            assert_eq!(ours.read_i64("generated_ids").unwrap().1, expected, "{fixture}/{case}");
+            assert_eq!(
+                ours.read_i64("generated_ids").unwrap().1,
+                expected,
+                "{fixture}/{case}"
+            );
             let (shape, lps) = ours.read_f32("generated_logprobs").unwrap();
             assert_eq!(shape, vec![1, expected.len()]);
             assert!(lps.iter().all(|&x| x < 0.0 && x.is_finite()));
@@ -165,7 +206,11 @@ fn tiny_a_with_tokenizer(max_positions: Option<usize>) -> tempfile::TempDir {
     // tiny-a ids: <|endoftext|> 992, <|im_start|> 993, <|im_end|> 994, vision 1001/1002, pads 1004/1005.
     let ids = [992, 993, 994, 1001, 1002, 1004, 1005];
     let specials: Vec<(&str, u32)> = QWEN_SPECIAL_TOKENS.iter().copied().zip(ids).collect();
-    std::fs::write(dir.path().join("tokenizer.json"), byte_level_tokenizer_json(&specials, &[])).unwrap();
+    std::fs::write(
+        dir.path().join("tokenizer.json"),
+        byte_level_tokenizer_json(&specials, &[]),
+    )
+    .unwrap();
     dir
 }
 
@@ -178,10 +223,22 @@ fn generate_from_a_prompt_with_an_image_and_a_video_prints_text() {
     let frames_dir = tempfile::tempdir().unwrap();
     for i in 0..8 {
         let name = format!("video0_frame{i}_48x64.png");
-        std::fs::copy(data("qwen3vl-tiny-b").join(&name), frames_dir.path().join(name)).unwrap();
+        std::fs::copy(
+            data("qwen3vl-tiny-b").join(&name),
+            frames_dir.path().join(name),
+        )
+        .unwrap();
     }
     let frames = frames_dir.path().to_path_buf();
-    let mut args = vec!["generate", "--model", m, "--prompt", "What is shown?", "--max-new-tokens", "5"];
+    let mut args = vec![
+        "generate",
+        "--model",
+        m,
+        "--prompt",
+        "What is shown?",
+        "--max-new-tokens",
+        "5",
+    ];
     let image_arg = image.to_str().unwrap().to_string();
     args.extend(["--image", &image_arg]);
     let out = temper(&args);
@@ -190,8 +247,23 @@ fn generate_from_a_prompt_with_an_image_and_a_video_prints_text() {
 
     let frames_arg = frames.to_str().unwrap().to_string();
     let out = temper(&[
-        "generate", "--model", m, "--prompt", "What happens?", "--video", &frames_arg, "--fps", "4",
-        "--max-new-tokens", "3", "--temperature", "1.0", "--group", "2", "--seed", "5",
+        "generate",
+        "--model",
+        m,
+        "--prompt",
+        "What happens?",
+        "--video",
+        &frames_arg,
+        "--fps",
+        "4",
+        "--max-new-tokens",
+        "3",
+        "--temperature",
+        "1.0",
+        "--group",
+        "2",
+        "--seed",
+        "5",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
@@ -206,7 +278,15 @@ fn bad_inputs_are_clear_errors() {
     let golden = SafetensorsFile::open(dir.join("golden.safetensors")).unwrap();
     let out_path = scratch.path().join("out.safetensors");
     let forward = |inputs: &Path| {
-        temper(&["forward", "--model", m, "--inputs", inputs.to_str().unwrap(), "--out", out_path.to_str().unwrap()])
+        temper(&[
+            "forward",
+            "--model",
+            m,
+            "--inputs",
+            inputs.to_str().unwrap(),
+            "--out",
+            out_path.to_str().unwrap(),
+        ])
     };
     let write = |name: &str, tensors: Vec<(String, HostTensor)>| {
         let path = scratch.path().join(name);
@@ -219,11 +299,23 @@ fn bad_inputs_are_clear_errors() {
     };
 
     // Missing tensor.
-    let path = write("no_ids.safetensors", vec![("attention_mask".into(), HostTensor::i64(vec![1, 2], vec![1, 1]))]);
+    let path = write(
+        "no_ids.safetensors",
+        vec![(
+            "attention_mask".into(),
+            HostTensor::i64(vec![1, 2], vec![1, 1]),
+        )],
+    );
     assert_clear_error(&forward(&path), &["input_ids", "missing"]);
 
     // Wrong dtype.
-    let path = write("float_ids.safetensors", vec![("input_ids".into(), HostTensor::f32(vec![1, 2], vec![1.0, 2.0]))]);
+    let path = write(
+        "float_ids.safetensors",
+        vec![(
+            "input_ids".into(),
+            HostTensor::f32(vec![1, 2], vec![1.0, 2.0]),
+        )],
+    );
     assert_clear_error(&forward(&path), &["input_ids", "integer"]);
 
     // Wrong shape.
@@ -243,8 +335,17 @@ fn bad_inputs_are_clear_errors() {
         "bad_grid.safetensors",
         vec![
             ("input_ids".into(), ids("image")),
-            ("pixel_values".into(), HostTensor::f32(vec![2 * pshape[0], pshape[1]], [pv.clone(), pv.clone()].concat())),
-            ("image_grid_thw".into(), HostTensor::i64(vec![1, 3], vec![1, 4, 8])),
+            (
+                "pixel_values".into(),
+                HostTensor::f32(
+                    vec![2 * pshape[0], pshape[1]],
+                    [pv.clone(), pv.clone()].concat(),
+                ),
+            ),
+            (
+                "image_grid_thw".into(),
+                HostTensor::i64(vec![1, 3], vec![1, 4, 8]),
+            ),
         ],
     );
     assert_clear_error(&forward(&path), &["image_grid_thw", "8 <|image_pad|>"]);
@@ -252,14 +353,26 @@ fn bad_inputs_are_clear_errors() {
         "bad_rows.safetensors",
         vec![
             ("input_ids".into(), ids("image")),
-            ("pixel_values".into(), HostTensor::f32(vec![8, 1536], pv[..8 * 1536].to_vec())),
-            ("image_grid_thw".into(), HostTensor::i64(vec![1, 3], vec![1, 4, 4])),
+            (
+                "pixel_values".into(),
+                HostTensor::f32(vec![8, 1536], pv[..8 * 1536].to_vec()),
+            ),
+            (
+                "image_grid_thw".into(),
+                HostTensor::i64(vec![1, 3], vec![1, 4, 4]),
+            ),
         ],
     );
     assert_clear_error(&forward(&path), &["image_grid_thw", "16 patches", "8 rows"]);
 
     // Token id outside the vocabulary.
-    let path = write("oov.safetensors", vec![("input_ids".into(), HostTensor::i64(vec![1, 2], vec![5, 5000]))]);
+    let path = write(
+        "oov.safetensors",
+        vec![(
+            "input_ids".into(),
+            HostTensor::i64(vec![1, 2], vec![5, 5000]),
+        )],
+    );
     assert_clear_error(&forward(&path), &["input_ids", "5000", "vocabulary"]);
 
     // Truncated and corrupt inputs files.
@@ -267,13 +380,24 @@ fn bad_inputs_are_clear_errors() {
     let bytes = std::fs::read(&good).unwrap();
     let truncated = scratch.path().join("truncated.safetensors");
     std::fs::write(&truncated, &bytes[..bytes.len() - 5]).unwrap();
-    assert_clear_error(&forward(&truncated), &["truncated.safetensors", "not a valid safetensors"]);
+    assert_clear_error(
+        &forward(&truncated),
+        &["truncated.safetensors", "not a valid safetensors"],
+    );
     let garbage = scratch.path().join("garbage.safetensors");
     std::fs::write(&garbage, b"\x10\x00garbage").unwrap();
     assert_clear_error(&forward(&garbage), &["garbage.safetensors"]);
 
     // Missing model directory.
-    let out = temper(&["forward", "--model", "/nonexistent/model", "--inputs", good.to_str().unwrap(), "--out", "x"]);
+    let out = temper(&[
+        "forward",
+        "--model",
+        "/nonexistent/model",
+        "--inputs",
+        good.to_str().unwrap(),
+        "--out",
+        "x",
+    ]);
     assert_clear_error(&out, &["/nonexistent/model"]);
 
     // Unreadable image, over-long prompt (prompt path).
@@ -281,15 +405,41 @@ fn bad_inputs_are_clear_errors() {
     let mdir = model.path().to_str().unwrap();
     let corrupt = scratch.path().join("corrupt.png");
     std::fs::write(&corrupt, b"\x89PNG\r\n\x1a\nnot really").unwrap();
-    let out = temper(&["generate", "--model", mdir, "--prompt", "hi", "--image", corrupt.to_str().unwrap()]);
+    let out = temper(&[
+        "generate",
+        "--model",
+        mdir,
+        "--prompt",
+        "hi",
+        "--image",
+        corrupt.to_str().unwrap(),
+    ]);
     assert_clear_error(&out, &["corrupt.png"]);
     let long = "word ".repeat(20);
-    let out = temper(&["generate", "--model", mdir, "--prompt", &long, "--max-new-tokens", "2"]);
+    let out = temper(&[
+        "generate",
+        "--model",
+        mdir,
+        "--prompt",
+        &long,
+        "--max-new-tokens",
+        "2",
+    ]);
     assert_clear_error(&out, &["40"]);
 
     // CUDA requested from a CPU-only build.
     if !cfg!(feature = "cuda") {
-        let out = temper(&["forward", "--model", m, "--inputs", good.to_str().unwrap(), "--out", "x", "--device", "cuda"]);
+        let out = temper(&[
+            "forward",
+            "--model",
+            m,
+            "--inputs",
+            good.to_str().unwrap(),
+            "--out",
+            "x",
+            "--device",
+            "cuda",
+        ]);
         assert_clear_error(&out, &["--features cuda"]);
     }
 }

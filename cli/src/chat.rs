@@ -3,18 +3,26 @@
 
 use anyhow::{Context, Result};
 use burn::prelude::*;
+use temper_model::Qwen3Vl;
 use temper_model::chat::{ContentPart, Message};
 use temper_model::preprocess::{load_image, load_video_frames_dir};
 use temper_model::processor::{Processor, VideoClip};
-use temper_model::Qwen3Vl;
 
 use crate::generate::GenerateArgs;
 
-pub fn generate_text<B: Backend>(args: &GenerateArgs, prompt: &str, device: &B::Device) -> Result<()> {
+pub fn generate_text<B: Backend>(
+    args: &GenerateArgs,
+    prompt: &str,
+    device: &B::Device,
+) -> Result<()> {
     let model = Qwen3Vl::<B>::load(&args.model, device)
         .with_context(|| format!("loading the model from {}", args.model.display()))?;
     let processor = Processor::from_model_dir(&args.model, &model.config)?;
-    let images = args.images.iter().map(load_image).collect::<Result<Vec<_>, _>>()?;
+    let images = args
+        .images
+        .iter()
+        .map(load_image)
+        .collect::<Result<Vec<_>, _>>()?;
     let videos = match &args.video {
         Some(dir) => vec![VideoClip {
             frames: load_video_frames_dir(dir)?,
@@ -37,7 +45,12 @@ pub fn generate_text<B: Backend>(args: &GenerateArgs, prompt: &str, device: &B::
     for g in &generations {
         let text = processor.tokenizer.decode(&g.tokens, true)?;
         if generations.len() > 1 {
-            println!("--- sample {} ({} tokens, {:?})", g.sample, g.tokens.len(), g.finish);
+            println!(
+                "--- sample {} ({} tokens, {:?})",
+                g.sample,
+                g.tokens.len(),
+                g.finish
+            );
         }
         println!("{text}");
     }

@@ -44,20 +44,40 @@ fn forward<B: Backend>(args: &ForwardArgs, device: &B::Device) -> Result<()> {
 
     // log_softmax(logits[t])[input_ids[t + 1]]
     let token_logprobs = if l > 1 {
-        let flat: Vec<i64> = batch.input_ids.iter().flat_map(|r| r[1..].iter().map(|&t| t as i64)).collect();
+        let flat: Vec<i64> = batch
+            .input_ids
+            .iter()
+            .flat_map(|r| r[1..].iter().map(|&t| t as i64))
+            .collect();
         let targets = Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [b, l - 1]), device);
         let hidden = out.hidden.clone().narrow(1, 0, l - 1);
-        host_f32(model.token_scores(hidden, targets, 1.0, DEFAULT_LOGITS_BUDGET).logprobs)
+        host_f32(
+            model
+                .token_scores(hidden, targets, 1.0, DEFAULT_LOGITS_BUDGET)
+                .logprobs,
+        )
     } else {
         Vec::new()
     };
     let logits = model.logits(out.hidden);
 
     let tensors = vec![
-        ("logits".to_string(), HostTensor::f32(vec![b, l, vocab], host_f32(logits))),
-        ("token_logprobs".to_string(), HostTensor::f32(vec![b, l - 1], token_logprobs)),
-        ("position_ids".to_string(), HostTensor::i64(vec![3, b, l], out.rope.flat())),
-        ("rope_deltas".to_string(), HostTensor::i64(vec![b, 1], out.rope.rope_deltas.clone())),
+        (
+            "logits".to_string(),
+            HostTensor::f32(vec![b, l, vocab], host_f32(logits)),
+        ),
+        (
+            "token_logprobs".to_string(),
+            HostTensor::f32(vec![b, l - 1], token_logprobs),
+        ),
+        (
+            "position_ids".to_string(),
+            HostTensor::i64(vec![3, b, l], out.rope.flat()),
+        ),
+        (
+            "rope_deltas".to_string(),
+            HostTensor::i64(vec![b, 1], out.rope.rope_deltas.clone()),
+        ),
     ];
     write_safetensors(&args.out, &tensors, None)?;
     eprintln!("wrote {} ({b}×{l} tokens)", args.out.display());

@@ -77,13 +77,22 @@ pub fn run(args: GenerateArgs) -> Result<()> {
         match (&args.inputs, &args.prompt) {
             (Some(inputs), None) => generate_ids::<B>(&args, inputs, &device),
             (None, Some(prompt)) => crate::chat::generate_text::<B>(&args, prompt, &device),
-            _ => bail!("give either --inputs IN.safetensors --out OUT.safetensors, or --prompt TEXT"),
+            _ => {
+                bail!("give either --inputs IN.safetensors --out OUT.safetensors, or --prompt TEXT")
+            }
         }
     })
 }
 
-fn generate_ids<B: Backend>(args: &GenerateArgs, inputs: &std::path::Path, device: &B::Device) -> Result<()> {
-    let out_path = args.out.as_ref().expect("clap requires --out with --inputs");
+fn generate_ids<B: Backend>(
+    args: &GenerateArgs,
+    inputs: &std::path::Path,
+    device: &B::Device,
+) -> Result<()> {
+    let out_path = args
+        .out
+        .as_ref()
+        .expect("clap requires --out with --inputs");
     let model = Qwen3Vl::<B>::load(&args.model, device)?;
     let batch = read_inputs::<B>(inputs, device)?;
     let params = vec![args.sampling(args.stop_tokens.clone()); batch.batch_size()];
@@ -100,11 +109,20 @@ fn generate_ids<B: Backend>(args: &GenerateArgs, inputs: &std::path::Path, devic
         }
     }
     let tensors = vec![
-        ("generated_ids".to_string(), HostTensor::i64(vec![rows, n], ids)),
-        ("generated_logprobs".to_string(), HostTensor::f32(vec![rows, n], logprobs)),
+        (
+            "generated_ids".to_string(),
+            HostTensor::i64(vec![rows, n], ids),
+        ),
+        (
+            "generated_logprobs".to_string(),
+            HostTensor::f32(vec![rows, n], logprobs),
+        ),
         (
             "generated_lengths".to_string(),
-            HostTensor::i64(vec![rows], generations.iter().map(|g| g.tokens.len() as i64).collect()),
+            HostTensor::i64(
+                vec![rows],
+                generations.iter().map(|g| g.tokens.len() as i64).collect(),
+            ),
         ),
     ];
     write_safetensors(out_path, &tensors, None)?;

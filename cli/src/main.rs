@@ -12,7 +12,11 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "temper", version, about = "RL post-training of vision-language models")]
+#[command(
+    name = "temper",
+    version,
+    about = "RL post-training of vision-language models"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

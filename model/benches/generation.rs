@@ -78,7 +78,9 @@ fn config(
 }
 
 fn prompt(len: usize, vocab: usize, salt: usize) -> Vec<u32> {
-    (0..len).map(|i| ((i * 7919 + salt * 104_729) % (vocab - 64)) as u32).collect()
+    (0..len)
+        .map(|i| ((i * 7919 + salt * 104_729) % (vocab - 64)) as u32)
+        .collect()
 }
 
 fn time<T>(repeats: usize, mut f: impl FnMut() -> T) -> f64 {
@@ -107,8 +109,10 @@ fn run<B: Backend>(backend: &str, quick: bool) {
     let (prompt_len, new_tokens, group) = if quick { (64, 8, 4) } else { (256, 32, 8) };
     let repeats = if quick { 1 } else { 3 };
 
-    println!("\nbackend: {backend} | threads: {} | prompt {prompt_len} tokens, {new_tokens} new tokens, group {group}",
-        std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!(
+        "\nbackend: {backend} | threads: {} | prompt {prompt_len} tokens, {new_tokens} new tokens, group {group}",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
     println!("| model | params | case | time (s) | tokens/s | peak heap (MiB) |");
     println!("|---|---|---|---|---|---|");
     for (name, cfg) in sizes {
@@ -124,7 +128,12 @@ fn run<B: Backend>(backend: &str, quick: bool) {
             );
         };
         let greedy = |n: usize| SamplingParams::greedy(n);
-        let sampling = SamplingParams { temperature: 1.0, max_new_tokens: new_tokens, seed: 1, ..SamplingParams::default() };
+        let sampling = SamplingParams {
+            temperature: 1.0,
+            max_new_tokens: new_tokens,
+            seed: 1,
+            ..SamplingParams::default()
+        };
 
         // Prefill: one forward over the prompt, filling a cache.
         reset_peak();
@@ -145,16 +154,34 @@ fn run<B: Backend>(backend: &str, quick: bool) {
                 videos: None,
                 segment_ids: None,
             };
-            let prefill = time(repeats, || model.generate(&batch, 1, &vec![greedy(1); b]).expect("gen"));
-            let full = time(repeats, || model.generate(&batch, 1, &vec![greedy(new_tokens); b]).expect("gen"));
-            row(&format!("decode, batch {b}"), full - prefill, b * (new_tokens - 1));
+            let prefill = time(repeats, || {
+                model.generate(&batch, 1, &vec![greedy(1); b]).expect("gen")
+            });
+            let full = time(repeats, || {
+                model
+                    .generate(&batch, 1, &vec![greedy(new_tokens); b])
+                    .expect("gen")
+            });
+            row(
+                &format!("decode, batch {b}"),
+                full - prefill,
+                b * (new_tokens - 1),
+            );
         }
 
         // Grouped sampling: G samples of one prompt.
         let one = Batch::text(prompt(prompt_len, vocab, 0));
         reset_peak();
-        let grouped = time(repeats, || model.generate(&one, group, std::slice::from_ref(&sampling)).expect("gen"));
-        row(&format!("group of {group}: prefill once, fork"), grouped, group * new_tokens);
+        let grouped = time(repeats, || {
+            model
+                .generate(&one, group, std::slice::from_ref(&sampling))
+                .expect("gen")
+        });
+        row(
+            &format!("group of {group}: prefill once, fork"),
+            grouped,
+            group * new_tokens,
+        );
         reset_peak();
         let copies = Batch::<B> {
             input_ids: vec![one.input_ids[0].clone(); group],
@@ -163,15 +190,31 @@ fn run<B: Backend>(backend: &str, quick: bool) {
             videos: None,
             segment_ids: None,
         };
-        let batched = time(repeats, || model.generate(&copies, 1, &vec![sampling.clone(); group]).expect("gen"));
-        row(&format!("group of {group}: {group} prefills, batched"), batched, group * new_tokens);
+        let batched = time(repeats, || {
+            model
+                .generate(&copies, 1, &vec![sampling.clone(); group])
+                .expect("gen")
+        });
+        row(
+            &format!("group of {group}: {group} prefills, batched"),
+            batched,
+            group * new_tokens,
+        );
         reset_peak();
         let separate = time(repeats, || {
             (0..group)
-                .map(|_| model.generate(&one, 1, std::slice::from_ref(&sampling)).expect("gen"))
+                .map(|_| {
+                    model
+                        .generate(&one, 1, std::slice::from_ref(&sampling))
+                        .expect("gen")
+                })
                 .count()
         });
-        row(&format!("group of {group}: {group} separate requests"), separate, group * new_tokens);
+        row(
+            &format!("group of {group}: {group} separate requests"),
+            separate,
+            group * new_tokens,
+        );
         println!(
             "| {name} | | fork speed-up vs batched prefills: {:.2}×, vs separate: {:.2}× | | | |",
             batched / grouped,
@@ -179,7 +222,8 @@ fn run<B: Backend>(backend: &str, quick: bool) {
         );
 
         // One learner step's compute: forward + log-probs + backward, batch 4 × prompt_len.
-        let train = Qwen3Vl::<burn::backend::Autodiff<B>>::random(model.config.clone(), 0, &device).expect("model");
+        let train = Qwen3Vl::<burn::backend::Autodiff<B>>::random(model.config.clone(), 0, &device)
+            .expect("model");
         let rows = 4;
         let batch = Batch::<burn::backend::Autodiff<B>> {
             input_ids: (0..rows).map(|i| prompt(prompt_len, vocab, i)).collect(),
@@ -191,12 +235,23 @@ fn run<B: Backend>(backend: &str, quick: bool) {
         reset_peak();
         let secs = time(repeats, || {
             let out = train.forward(&batch, None, None).expect("forward");
-            let targets: Vec<i64> = batch.input_ids.iter().flat_map(|r| r[1..].iter().map(|&t| t as i64)).collect();
-            let targets = burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(targets, [rows, prompt_len - 1]), &device);
+            let targets: Vec<i64> = batch
+                .input_ids
+                .iter()
+                .flat_map(|r| r[1..].iter().map(|&t| t as i64))
+                .collect();
+            let targets = burn::tensor::Tensor::from_data(
+                burn::tensor::TensorData::new(targets, [rows, prompt_len - 1]),
+                &device,
+            );
             let hidden = out.hidden.narrow(1, 0, prompt_len - 1);
             let scores = train.token_scores(hidden, targets, 1.0, 1 << 22);
             scores.logprobs.mean().neg().backward()
         });
-        row(&format!("train fwd+bwd, batch {rows}×{prompt_len}"), secs, rows * prompt_len);
+        row(
+            &format!("train fwd+bwd, batch {rows}×{prompt_len}"),
+            secs,
+            rows * prompt_len,
+        );
     }
 }

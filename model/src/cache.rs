@@ -88,8 +88,10 @@ impl<B: Backend> KvCache<B> {
         // Move the buffer out so it is uniquely owned and `slice_assign` can write in place.
         let device = keys.device();
         let placeholder = || Tensor::empty([0, 0, 0, 0], &device);
-        let k = std::mem::replace(&mut self.keys[layer], placeholder()).slice_assign(range.clone(), keys);
-        let v = std::mem::replace(&mut self.values[layer], placeholder()).slice_assign(range, values);
+        let k = std::mem::replace(&mut self.keys[layer], placeholder())
+            .slice_assign(range.clone(), keys);
+        let v =
+            std::mem::replace(&mut self.values[layer], placeholder()).slice_assign(range, values);
         self.keys[layer] = k.clone();
         self.values[layer] = v.clone();
         (k.narrow(2, 0, end), v.narrow(2, 0, end))
@@ -147,7 +149,11 @@ impl<B: Backend> KvCache<B> {
                 .expand([b, times, h, cap, d])
                 .reshape([b * times, h, cap, d])
         };
-        let rep = |v: &[usize]| v.iter().flat_map(|&x| std::iter::repeat_n(x, times)).collect();
+        let rep = |v: &[usize]| {
+            v.iter()
+                .flat_map(|&x| std::iter::repeat_n(x, times))
+                .collect()
+        };
         Self {
             keys: self.keys.iter().map(repeat).collect(),
             values: self.values.iter().map(repeat).collect(),

@@ -73,7 +73,11 @@ pub struct TextConfig {
     pub rope_parameters: Option<RopeParameters>,
     // --- MoE (Qwen3VLMoe) ---
     /// transformers 5.24 writes this as `num_local_experts`.
-    #[serde(default, alias = "num_local_experts", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        alias = "num_local_experts",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub num_experts: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num_experts_per_tok: Option<usize>,
@@ -160,7 +164,9 @@ impl TextConfig {
     }
 
     pub fn mrope_interleaved(&self) -> bool {
-        self.rope().and_then(|r| r.mrope_interleaved).unwrap_or(true)
+        self.rope()
+            .and_then(|r| r.mrope_interleaved)
+            .unwrap_or(true)
     }
 
     /// The axis each of the `head_dim / 2` frequencies takes its position from.

@@ -16,9 +16,13 @@ pub enum ModelError {
     Config { path: PathBuf, message: String },
     #[error("{path} is not a valid safetensors file ({message}); re-download or re-save it")]
     CorruptCheckpoint { path: PathBuf, message: String },
-    #[error("checkpoint {path} has no tensor `{name}`; is it a Qwen3-VL checkpoint matching config.json?")]
+    #[error(
+        "checkpoint {path} has no tensor `{name}`; is it a Qwen3-VL checkpoint matching config.json?"
+    )]
     MissingTensor { path: PathBuf, name: String },
-    #[error("tensor `{name}` in {path} has shape {actual:?}, expected {expected:?} (from config.json)")]
+    #[error(
+        "tensor `{name}` in {path} has shape {actual:?}, expected {expected:?} (from config.json)"
+    )]
     TensorShape {
         path: PathBuf,
         name: String,

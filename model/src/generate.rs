@@ -40,7 +40,12 @@ impl<B: Backend> Qwen3Vl<B> {
     /// Rows are returned prompt-major: prompt 0's samples 0..group, then prompt 1's, ...
     /// Sample `i` of a prompt draws from the stream `(params.seed, i)`, so equal seeds give
     /// equal tokens.
-    pub fn generate(&self, batch: &Batch<B>, group: usize, params: &[SamplingParams]) -> Result<Vec<Generation>> {
+    pub fn generate(
+        &self,
+        batch: &Batch<B>,
+        group: usize,
+        params: &[SamplingParams],
+    ) -> Result<Vec<Generation>> {
         let prompts = batch.batch_size();
         if params.len() != prompts {
             return Err(ModelError::input(
@@ -85,7 +90,9 @@ impl<B: Backend> Qwen3Vl<B> {
         let mut samplers: Vec<Sampler> = (0..rows)
             .map(|r| Sampler::new(params[r / group].seed, (r % group) as u64))
             .collect();
-        let mut done: Vec<bool> = (0..rows).map(|r| params[r / group].max_new_tokens == 0).collect();
+        let mut done: Vec<bool> = (0..rows)
+            .map(|r| params[r / group].max_new_tokens == 0)
+            .collect();
         // Each row's next-token logits; before the first step all samples of a prompt share them.
         let mut logits: Vec<f32> = Vec::with_capacity(rows * vocab);
         for r in 0..rows {

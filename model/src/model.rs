@@ -18,7 +18,9 @@ use crate::rope::TextRope;
 use crate::text::{DeepStackInjection, TextModel};
 use crate::trace::Trace;
 use crate::vision::{VisionOutput, VisionTower};
-use crate::weights::{Checkpoint, Loader, RandomInit, SaveDtype, Saver, TensorSource, save_checkpoint};
+use crate::weights::{
+    Checkpoint, Loader, RandomInit, SaveDtype, Saver, TensorSource, save_checkpoint,
+};
 
 /// Pixel rows of one modality with their grids `(t, h, w)` in patches.
 #[derive(Debug, Clone)]
@@ -83,14 +85,22 @@ pub struct Qwen3Vl<B: Backend> {
 
 impl<B: Backend> Qwen3Vl<B> {
     /// Builds the model from any parameter source.
-    pub fn from_source(config: Qwen3VlConfig, source: &mut dyn TensorSource, device: &B::Device) -> Result<Self> {
+    pub fn from_source(
+        config: Qwen3VlConfig,
+        source: &mut dyn TensorSource,
+        device: &B::Device,
+    ) -> Result<Self> {
         let mut loader = Loader::<B> {
             source,
             device: device.clone(),
         };
         Ok(Self {
             visual: VisionTower::load(&mut loader, &config.vision_config)?,
-            language: TextModel::load(&mut loader, &config.text_config, config.tie_word_embeddings)?,
+            language: TextModel::load(
+                &mut loader,
+                &config.text_config,
+                config.tie_word_embeddings,
+            )?,
             config,
         })
     }
@@ -117,7 +127,12 @@ impl<B: Backend> Qwen3Vl<B> {
     }
 
     /// Writes `config.json` and HF-named safetensors (sharded above `max_shard_bytes`).
-    pub fn save(&self, dir: impl AsRef<Path>, dtype: SaveDtype, max_shard_bytes: usize) -> Result<()> {
+    pub fn save(
+        &self,
+        dir: impl AsRef<Path>,
+        dtype: SaveDtype,
+        max_shard_bytes: usize,
+    ) -> Result<()> {
         let dir = dir.as_ref();
         save_checkpoint(dir, self.hf_tensors(), dtype, max_shard_bytes)?;
         let mut config = self.config.clone();
@@ -132,7 +147,10 @@ impl<B: Backend> Qwen3Vl<B> {
             "Qwen3VLForConditionalGeneration"
         };
         config.extra.insert("dtype".into(), dtype_name.into());
-        config.extra.entry("architectures".into()).or_insert_with(|| serde_json::json!([architecture]));
+        config
+            .extra
+            .entry("architectures".into())
+            .or_insert_with(|| serde_json::json!([architecture]));
         let config_path = dir.join("config.json");
         let json = serde_json::to_string_pretty(&config).expect("config serialises");
         std::fs::write(&config_path, json).map_err(|e| ModelError::io(&config_path, e))
@@ -156,12 +174,24 @@ impl<B: Backend> Qwen3Vl<B> {
         if batch.attention_mask.len() != batch.batch_size() {
             return Err(ModelError::input(
                 "attention_mask",
-                format!("has {} rows, input_ids has {}", batch.attention_mask.len(), batch.batch_size()),
+                format!(
+                    "has {} rows, input_ids has {}",
+                    batch.attention_mask.len(),
+                    batch.batch_size()
+                ),
             ));
         }
-        for (b, (ids, mask)) in batch.input_ids.iter().zip(&batch.attention_mask).enumerate() {
+        for (b, (ids, mask)) in batch
+            .input_ids
+            .iter()
+            .zip(&batch.attention_mask)
+            .enumerate()
+        {
             if ids.len() != seq || mask.len() != seq {
-                return Err(ModelError::input("input_ids", format!("row {b} is not of length {seq}")));
+                return Err(ModelError::input(
+                    "input_ids",
+                    format!("row {b} is not of length {seq}"),
+                ));
             }
             if let Some(&bad) = ids.iter().find(|&&id| id as usize >= vocab) {
                 return Err(ModelError::input(
@@ -170,19 +200,27 @@ impl<B: Backend> Qwen3Vl<B> {
                 ));
             }
             if !mask.iter().any(|&m| m) {
-                return Err(ModelError::input("attention_mask", format!("row {b} has no real token")));
+                return Err(ModelError::input(
+                    "attention_mask",
+                    format!("row {b} has no real token"),
+                ));
             }
             if let Some(segments) = &batch.segment_ids
                 && segments.get(b).map(Vec::len) != Some(seq)
             {
-                return Err(ModelError::input("segment_ids", format!("row {b} is not of length {seq}")));
+                return Err(ModelError::input(
+                    "segment_ids",
+                    format!("row {b} is not of length {seq}"),
+                ));
             }
         }
         let max_len = self.config.text_config.max_position_embeddings;
         if seq > max_len {
             return Err(ModelError::input(
                 "input_ids",
-                format!("sequence length {seq} exceeds max_position_embeddings {max_len}; shorten the prompt"),
+                format!(
+                    "sequence length {seq} exceeds max_position_embeddings {max_len}; shorten the prompt"
+                ),
             ));
         }
         let v = &self.config.vision_config;
@@ -191,8 +229,14 @@ impl<B: Backend> Qwen3Vl<B> {
             let [rows, dim] = input.pixel_values.dims();
             if dim != v.patch_dim() {
                 return Err(ModelError::input(
-                    format!("pixel_values{}", if name == "video" { "_videos" } else { "" }),
-                    format!("rows have {dim} values, the vision config needs C·Tp·P·P = {}", v.patch_dim()),
+                    format!(
+                        "pixel_values{}",
+                        if name == "video" { "_videos" } else { "" }
+                    ),
+                    format!(
+                        "rows have {dim} values, the vision config needs C·Tp·P·P = {}",
+                        v.patch_dim()
+                    ),
                 ));
             }
             let mut expected = 0;
@@ -200,7 +244,10 @@ impl<B: Backend> Qwen3Vl<B> {
                 if t == 0 || h % v.spatial_merge_size != 0 || w % v.spatial_merge_size != 0 {
                     return Err(ModelError::input(
                         format!("{name}_grid_thw"),
-                        format!("grid ({t}, {h}, {w}) must have t ≥ 1 and h, w divisible by the merge size {}", v.spatial_merge_size),
+                        format!(
+                            "grid ({t}, {h}, {w}) must have t ≥ 1 and h, w divisible by the merge size {}",
+                            v.spatial_merge_size
+                        ),
                     ));
                 }
                 expected += t * h * w;
@@ -226,9 +273,13 @@ impl<B: Backend> Qwen3Vl<B> {
         let device = self.language.embed_tokens.val().device();
         let (b, l) = (batch.batch_size(), batch.seq_len());
         let d = self.config.text_config.hidden_size;
-        let grids = |v: &Option<VisualInput<B>>| v.as_ref().map(|v| v.grid_thw.clone()).unwrap_or_default();
+        let grids =
+            |v: &Option<VisualInput<B>>| v.as_ref().map(|v| v.grid_thw.clone()).unwrap_or_default();
         if batch.segment_ids.is_some() && cache.is_some() {
-            return Err(ModelError::input("segment_ids", "packed rows cannot be prefilled into a KV cache"));
+            return Err(ModelError::input(
+                "segment_ids",
+                "packed rows cannot be prefilled into a KV cache",
+            ));
         }
         let rope = rope_index_packed(
             &batch.input_ids,
@@ -239,16 +290,26 @@ impl<B: Backend> Qwen3Vl<B> {
             self.visual_tokens(),
         )?;
 
-        let run_vision = |input: &Option<VisualInput<B>>, name: &str, trace: &mut Option<&mut Trace>| {
-            input.as_ref().map(|v| {
-                self.visual
-                    .forward(v.pixel_values.clone(), &v.grid_thw, trace.as_deref_mut(), name)
-            })
-        };
+        let run_vision =
+            |input: &Option<VisualInput<B>>, name: &str, trace: &mut Option<&mut Trace>| {
+                input.as_ref().map(|v| {
+                    self.visual.forward(
+                        v.pixel_values.clone(),
+                        &v.grid_thw,
+                        trace.as_deref_mut(),
+                        name,
+                    )
+                })
+            };
         let images = run_vision(&batch.images, "vision_image", &mut trace);
         let videos = run_vision(&batch.videos, "vision_video", &mut trace);
 
-        let flat_ids: Vec<i64> = batch.input_ids.iter().flatten().map(|&id| id as i64).collect();
+        let flat_ids: Vec<i64> = batch
+            .input_ids
+            .iter()
+            .flatten()
+            .map(|&id| id as i64)
+            .collect();
         let ids = Tensor::<B, 1, Int>::from_data(TensorData::new(flat_ids, [b * l]), &device);
         let mut embeds = self.language.embed(ids);
         let mut deepstack = Vec::new();
@@ -260,20 +321,26 @@ impl<B: Backend> Qwen3Vl<B> {
         let x = embeds.reshape([b, l, d]);
 
         let text_rope = TextRope::new(&self.config.text_config);
-        let (cos, sin) = text_rope.cos_sin::<B>(b, l, |axis, row, col| rope.positions[axis][row][col], &device);
+        let (cos, sin) = text_rope.cos_sin::<B>(
+            b,
+            l,
+            |axis, row, col| rope.positions[axis][row][col],
+            &device,
+        );
         let hidden = match cache {
             Some(cache) => {
                 let mask = cache.mask(&batch.attention_mask, &device);
-                let hidden = self
-                    .language
-                    .forward(x, cos, sin, mask, Some(cache), &deepstack, trace);
+                let hidden =
+                    self.language
+                        .forward(x, cos, sin, mask, Some(cache), &deepstack, trace);
                 cache.advance(&batch.attention_mask);
                 cache.set_rope_deltas(rope.rope_deltas.clone());
                 hidden
             }
             None => {
                 let mask = full_mask::<B>(batch, &device);
-                self.language.forward(x, cos, sin, mask, None, &deepstack, trace)
+                self.language
+                    .forward(x, cos, sin, mask, None, &deepstack, trace)
             }
         };
         Ok(ForwardOutput { hidden, rope })
@@ -324,7 +391,8 @@ impl<B: Backend> Qwen3Vl<B> {
         let gather = Tensor::<B, 1, Int>::from_data(TensorData::new(gather, [positions]), &device);
         let embeds = Tensor::cat(table, 0).select(0, gather);
 
-        let ds_index = Tensor::<B, 1, Int>::from_data(TensorData::new(ds_index, [positions]), &device);
+        let ds_index =
+            Tensor::<B, 1, Int>::from_data(TensorData::new(ds_index, [positions]), &device);
         let layers = images
             .as_ref()
             .map_or(0, |v| v.deepstack.len())

@@ -44,7 +44,14 @@ pub fn rope_index(
     video_grids: &[[usize; 3]],
     tokens: VisualTokens,
 ) -> Result<RopeIndex> {
-    rope_index_packed(input_ids, attention_mask, None, image_grids, video_grids, tokens)
+    rope_index_packed(
+        input_ids,
+        attention_mask,
+        None,
+        image_grids,
+        video_grids,
+        tokens,
+    )
 }
 
 /// [`rope_index`] for rows that pack several sequences: `segments[b][l]` names the sequence of
@@ -132,7 +139,8 @@ pub fn rope_index_packed(
             };
             let count = gh * gw;
             let pad_id = token;
-            let run_ok = k + count <= valid.len() && valid[k..k + count].iter().all(|&l| ids[l] == pad_id);
+            let run_ok =
+                k + count <= valid.len() && valid[k..k + count].iter().all(|&l| ids[l] == pad_id);
             if !run_ok {
                 return Err(ModelError::input(
                     format!("{what}_grid_thw"),
@@ -162,7 +170,11 @@ pub fn rope_index_packed(
     let unused_videos = video_runs.len();
     if unused_images > 0 || unused_videos > 0 {
         return Err(ModelError::input(
-            if unused_images > 0 { "image_grid_thw" } else { "video_grid_thw" },
+            if unused_images > 0 {
+                "image_grid_thw"
+            } else {
+                "video_grid_thw"
+            },
             format!(
                 "{unused_images} image and {unused_videos} video-patch grids have no <|image_pad|>/<|video_pad|> \
                  run in input_ids; the prompt lost its vision placeholders"
@@ -213,7 +225,8 @@ mod tests {
         let ids = vec![vec![1, 2, 9, 9, 9, 9, 3, 4, 5]];
         let mask = vec![vec![true; 9]];
         let segments = vec![vec![0, 0, 0, 0, 0, 0, 0, 1, 1]];
-        let index = rope_index_packed(&ids, &mask, Some(&segments), &[[1, 4, 4]], &[], TOKENS).unwrap();
+        let index =
+            rope_index_packed(&ids, &mask, Some(&segments), &[[1, 4, 4]], &[], TOKENS).unwrap();
         assert_eq!(index.positions[0][0], vec![0, 1, 2, 2, 2, 2, 4, 0, 1]);
         assert_eq!(index.positions[1][0], vec![0, 1, 2, 2, 3, 3, 4, 0, 1]);
         assert_eq!(index.rope_deltas, vec![0]);
@@ -227,7 +240,8 @@ mod tests {
         assert!(err.to_string().contains("image_grid_thw"), "{err}");
         let err = rope_index(&ids, &mask, &[], &[], TOKENS).unwrap_err();
         assert!(err.to_string().contains("more <|image_pad|> runs"), "{err}");
-        let err = rope_index(&[vec![1, 2]], &[vec![true; 2]], &[[1, 2, 2]], &[], TOKENS).unwrap_err();
+        let err =
+            rope_index(&[vec![1, 2]], &[vec![true; 2]], &[[1, 2, 2]], &[], TOKENS).unwrap_err();
         assert!(err.to_string().contains("no <|image_pad|>"), "{err}");
     }
 }

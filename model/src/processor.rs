@@ -7,11 +7,16 @@ use std::path::Path;
 use burn::prelude::*;
 use image::RgbImage;
 
-use crate::chat::{ChatTemplate, Message, RenderOptions, VideoPlaceholder, check_prompt_length, expand_vision_placeholders};
+use crate::chat::{
+    ChatTemplate, Message, RenderOptions, VideoPlaceholder, check_prompt_length,
+    expand_vision_placeholders,
+};
 use crate::config::Qwen3VlConfig;
 use crate::error::{ModelError, Result};
 use crate::model::{Batch, VisualInput};
-use crate::preprocess::{ProcessedImage, ProcessedVideo, VisionPreprocessConfig, preprocess_image, preprocess_video};
+use crate::preprocess::{
+    ProcessedImage, ProcessedVideo, VisionPreprocessConfig, preprocess_image, preprocess_video,
+};
 use crate::tokenizer::{ConfigTokenIds, SpecialTokens, Tokenizer};
 
 /// A decoded video: frames in order and their source frame rate.
@@ -53,7 +58,10 @@ impl Processor {
             vision_end_token_id: Some(config.vision_end_token_id),
         };
         let special = SpecialTokens::resolve(&tokenizer, &ids)?;
-        let pixels = if dir.join(crate::preprocess::PREPROCESSOR_CONFIG_FILE).is_file() {
+        let pixels = if dir
+            .join(crate::preprocess::PREPROCESSOR_CONFIG_FILE)
+            .is_file()
+        {
             VisionPreprocessConfig::from_model_dir(dir)?
         } else {
             VisionPreprocessConfig::default()
@@ -68,7 +76,12 @@ impl Processor {
     }
 
     /// Renders, preprocesses and tokenises one conversation (generation prompt appended).
-    pub fn prepare(&self, messages: &[Message], images: &[RgbImage], videos: &[VideoClip]) -> Result<PreparedPrompt> {
+    pub fn prepare(
+        &self,
+        messages: &[Message],
+        images: &[RgbImage],
+        videos: &[VideoClip],
+    ) -> Result<PreparedPrompt> {
         let merge = self.pixels.merge_size;
         let images: Vec<ProcessedImage> = images
             .iter()
@@ -78,7 +91,9 @@ impl Processor {
             .iter()
             .map(|clip| preprocess_video(&clip.frames, Some(clip.fps), &self.pixels))
             .collect::<std::result::Result<_, _>>()?;
-        let text = self.template.render(messages, &RenderOptions::generation())?;
+        let text = self
+            .template
+            .render(messages, &RenderOptions::generation())?;
         let image_counts: Vec<usize> = images.iter().map(|i| i.num_merged_tokens(merge)).collect();
         let placeholders: Vec<VideoPlaceholder> = videos
             .iter()
@@ -99,7 +114,11 @@ impl Processor {
 
     /// Left-pads prompts into one batch (pad = `<|endoftext|>`), packing all images of the batch
     /// into one `pixel_values` and all videos into another, in prompt order.
-    pub fn batch<B: Backend>(&self, prompts: &[PreparedPrompt], device: &B::Device) -> Result<Batch<B>> {
+    pub fn batch<B: Backend>(
+        &self,
+        prompts: &[PreparedPrompt],
+        device: &B::Device,
+    ) -> Result<Batch<B>> {
         let len = prompts.iter().map(|p| p.input_ids.len()).max().unwrap_or(0);
         if len == 0 {
             return Err(ModelError::input("prompts", "no prompt to batch"));
@@ -111,7 +130,13 @@ impl Processor {
             .collect();
         let attention_mask = prompts
             .iter()
-            .map(|p| [vec![false; len - p.input_ids.len()], vec![true; p.input_ids.len()]].concat())
+            .map(|p| {
+                [
+                    vec![false; len - p.input_ids.len()],
+                    vec![true; p.input_ids.len()],
+                ]
+                .concat()
+            })
             .collect();
         let row = self.pixels.row_len();
         let pack = |parts: Vec<(&[f32], [usize; 3])>| -> Option<VisualInput<B>> {
@@ -127,11 +152,19 @@ impl Processor {
         };
         let images = prompts
             .iter()
-            .flat_map(|p| p.images.iter().map(|i| (i.pixel_values.as_slice(), i.grid_thw)))
+            .flat_map(|p| {
+                p.images
+                    .iter()
+                    .map(|i| (i.pixel_values.as_slice(), i.grid_thw))
+            })
             .collect();
         let videos = prompts
             .iter()
-            .flat_map(|p| p.videos.iter().map(|v| (v.pixel_values.as_slice(), v.grid_thw)))
+            .flat_map(|p| {
+                p.videos
+                    .iter()
+                    .map(|v| (v.pixel_values.as_slice(), v.grid_thw))
+            })
             .collect();
         Ok(Batch {
             input_ids,

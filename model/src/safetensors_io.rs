@@ -236,7 +236,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.safetensors");
         let tensors = vec![
-            ("a".to_string(), HostTensor::f32(vec![2, 2], vec![1.0, -2.5, 3.25, 0.0])),
+            (
+                "a".to_string(),
+                HostTensor::f32(vec![2, 2], vec![1.0, -2.5, 3.25, 0.0]),
+            ),
             (
                 "b".to_string(),
                 HostTensor {
@@ -263,7 +266,9 @@ mod tests {
 
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
-        let err = SafetensorsFile::open(&path).err().expect("truncated file must fail");
+        let err = SafetensorsFile::open(&path)
+            .err()
+            .expect("truncated file must fail");
         assert!(matches!(err, ModelError::CorruptCheckpoint { .. }), "{err}");
         assert!(err.to_string().contains("t.safetensors"), "{err}");
     }

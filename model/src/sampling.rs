@@ -74,7 +74,11 @@ impl Sampler {
 
     /// Picks a token from `logits` and returns it with its behaviour log-prob.
     pub fn sample(&mut self, logits: &[f32], params: &SamplingParams) -> (u32, f32) {
-        let temperature = if params.temperature > 0.0 { params.temperature as f64 } else { 1.0 };
+        let temperature = if params.temperature > 0.0 {
+            params.temperature as f64
+        } else {
+            1.0
+        };
         let scaled: Vec<f64> = logits.iter().map(|&x| x as f64 / temperature).collect();
         let max = scaled.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let log_z = max + scaled.iter().map(|&x| (x - max).exp()).sum::<f64>().ln();
@@ -149,7 +153,9 @@ mod tests {
         };
         let draw = |index| {
             let mut s = Sampler::new(7, index);
-            (0..64).map(|_| s.sample(&logits, &params).0).collect::<Vec<_>>()
+            (0..64)
+                .map(|_| s.sample(&logits, &params).0)
+                .collect::<Vec<_>>()
         };
         assert_eq!(draw(0), draw(0));
         assert_ne!(draw(0), draw(1));

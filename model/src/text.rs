@@ -71,8 +71,14 @@ impl<B: Backend> Attention<B> {
         let [b, l, _] = x.dims();
         let (nh, nkv, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
         let heads = |t: Tensor<B, 3>, n: usize| t.reshape([b, l, n, hd]);
-        let q = self.q_norm.forward(heads(self.q_proj.forward(x.clone()), nh)).swap_dims(1, 2);
-        let k = self.k_norm.forward(heads(self.k_proj.forward(x.clone()), nkv)).swap_dims(1, 2);
+        let q = self
+            .q_norm
+            .forward(heads(self.q_proj.forward(x.clone()), nh))
+            .swap_dims(1, 2);
+        let k = self
+            .k_norm
+            .forward(heads(self.k_proj.forward(x.clone()), nkv))
+            .swap_dims(1, 2);
         let v = heads(self.v_proj.forward(x), nkv).swap_dims(1, 2);
         let q = apply_rotary(q, cos.clone(), sin.clone());
         let k = apply_rotary(k, cos.clone(), sin.clone());
@@ -143,12 +149,16 @@ impl<B: Backend> SparseMoe<B> {
         let down_name = format!("{prefix}.experts.down_proj");
         // transformers 5 saves the transposed layout ([E, 2I, D] / [E, D, I]); detect by shape.
         let gate_up = if loader.shape_of(&gate_up_name) == Some(vec![e, 2 * i, d]) && 2 * i != d {
-            loader.param(&gate_up_name, [e, 2 * i, d], Init::Normal(0.02))?.map(|t| t.swap_dims(1, 2))
+            loader
+                .param(&gate_up_name, [e, 2 * i, d], Init::Normal(0.02))?
+                .map(|t| t.swap_dims(1, 2))
         } else {
             loader.param(&gate_up_name, [e, d, 2 * i], Init::Normal(0.02))?
         };
         let down = if loader.shape_of(&down_name) == Some(vec![e, d, i]) && i != d {
-            loader.param(&down_name, [e, d, i], Init::Normal(0.02))?.map(|t| t.swap_dims(1, 2))
+            loader
+                .param(&down_name, [e, d, i], Init::Normal(0.02))?
+                .map(|t| t.swap_dims(1, 2))
         } else {
             loader.param(&down_name, [e, i, d], Init::Normal(0.02))?
         };
@@ -174,7 +184,10 @@ impl<B: Backend> SparseMoe<B> {
         let probs = softmax(self.router.forward(x.clone()), 1);
         let host = host_f32(probs.clone());
         let k = self.top_k;
-        let chosen: Vec<Vec<usize>> = host.chunks(experts).map(|row| top_k_indices(row, k)).collect();
+        let chosen: Vec<Vec<usize>> = host
+            .chunks(experts)
+            .map(|row| top_k_indices(row, k))
+            .collect();
         let flat: Vec<i64> = chosen.iter().flatten().map(|&e| e as i64).collect();
         let idx = Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [n, k]), &x.device());
         let weights = probs.gather(1, idx);
@@ -241,10 +254,20 @@ impl<B: Backend> DecoderLayer<B> {
         let mlp = if cfg.layer_is_sparse(layer) {
             FeedForward::Sparse(SparseMoe::load(loader, &format!("{prefix}.mlp"), cfg)?)
         } else {
-            FeedForward::Dense(Mlp::load(loader, &format!("{prefix}.mlp"), cfg.hidden_size, cfg.intermediate_size)?)
+            FeedForward::Dense(Mlp::load(
+                loader,
+                &format!("{prefix}.mlp"),
+                cfg.hidden_size,
+                cfg.intermediate_size,
+            )?)
         };
         Ok(Self {
-            input_layernorm: RmsNorm::load(loader, &format!("{prefix}.input_layernorm"), cfg.hidden_size, cfg.rms_norm_eps)?,
+            input_layernorm: RmsNorm::load(
+                loader,
+                &format!("{prefix}.input_layernorm"),
+                cfg.hidden_size,
+                cfg.rms_norm_eps,
+            )?,
             self_attn: Attention::load(loader, &format!("{prefix}.self_attn"), cfg)?,
             post_attention_layernorm: RmsNorm::load(
                 loader,
@@ -257,9 +280,11 @@ impl<B: Backend> DecoderLayer<B> {
     }
 
     fn save(&self, saver: &mut Saver, prefix: &str) {
-        self.input_layernorm.save(saver, &format!("{prefix}.input_layernorm"));
+        self.input_layernorm
+            .save(saver, &format!("{prefix}.input_layernorm"));
         self.self_attn.save(saver, &format!("{prefix}.self_attn"));
-        self.post_attention_layernorm.save(saver, &format!("{prefix}.post_attention_layernorm"));
+        self.post_attention_layernorm
+            .save(saver, &format!("{prefix}.post_attention_layernorm"));
         match &self.mlp {
             FeedForward::Dense(mlp) => mlp.save(saver, &format!("{prefix}.mlp")),
             FeedForward::Sparse(moe) => moe.save(saver, &format!("{prefix}.mlp")),
@@ -275,7 +300,13 @@ impl<B: Backend> DecoderLayer<B> {
         cache: Option<(&mut KvCache<B>, usize)>,
         router_choices: Option<&mut Vec<Vec<usize>>>,
     ) -> Tensor<B, 3> {
-        let attn = self.self_attn.forward(self.input_layernorm.forward(x.clone()), cos, sin, mask, cache);
+        let attn = self.self_attn.forward(
+            self.input_layernorm.forward(x.clone()),
+            cos,
+            sin,
+            mask,
+            cache,
+        );
         let h = x + attn;
         let normed = self.post_attention_layernorm.forward(h.clone());
         let ff = match &self.mlp {
@@ -329,7 +360,12 @@ impl<B: Backend> TextModel<B> {
                 Init::Normal(0.02),
             )?,
             layers,
-            norm: RmsNorm::load(loader, &format!("{p}.norm"), cfg.hidden_size, cfg.rms_norm_eps)?,
+            norm: RmsNorm::load(
+                loader,
+                &format!("{p}.norm"),
+                cfg.hidden_size,
+                cfg.rms_norm_eps,
+            )?,
             lm_head,
         })
     }
@@ -372,12 +408,23 @@ impl<B: Backend> TextModel<B> {
         for (i, layer) in self.layers.iter().enumerate() {
             let mut choices = Vec::new();
             let layer_cache = cache.as_deref_mut().map(|c| (c, i));
-            x = layer.forward(x, &cos, &sin, &mask, layer_cache, trace.is_some().then_some(&mut choices));
+            x = layer.forward(
+                x,
+                &cos,
+                &sin,
+                &mask,
+                layer_cache,
+                trace.is_some().then_some(&mut choices),
+            );
             record(&mut trace, || format!("lm.layer_{i}"), &x);
             if let Some(trace) = trace.as_deref_mut().filter(|_| !choices.is_empty()) {
                 let k = choices[0].len();
                 let flat: Vec<f32> = choices.iter().flatten().map(|&e| e as f32).collect();
-                trace.entries.push((format!("lm.layer_{i}.router_topk_idx"), vec![choices.len(), k], flat));
+                trace.entries.push((
+                    format!("lm.layer_{i}.router_topk_idx"),
+                    vec![choices.len(), k],
+                    flat,
+                ));
             }
             if let Some(inject) = deepstack.get(i) {
                 let add = inject.rows.clone().select(0, inject.index.clone());

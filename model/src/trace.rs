@@ -12,9 +12,16 @@ pub struct Trace {
 }
 
 impl Trace {
-    pub fn record<B: Backend, const D: usize>(&mut self, name: impl Into<String>, tensor: &Tensor<B, D>) {
-        self.entries
-            .push((name.into(), tensor.dims().to_vec(), host_f32(tensor.clone())));
+    pub fn record<B: Backend, const D: usize>(
+        &mut self,
+        name: impl Into<String>,
+        tensor: &Tensor<B, D>,
+    ) {
+        self.entries.push((
+            name.into(),
+            tensor.dims().to_vec(),
+            host_f32(tensor.clone()),
+        ));
     }
 
     pub fn get(&self, name: &str) -> Option<(&[usize], &[f32])> {

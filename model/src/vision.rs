@@ -66,7 +66,10 @@ impl<B: Backend> VisionBlock<B> {
         let [n, d] = x.dims();
         let heads = self.num_heads;
         let hv = d / heads;
-        let qkv = self.qkv.forward(self.norm1.forward(x.clone())).reshape([n, 3, heads, hv]);
+        let qkv = self
+            .qkv
+            .forward(self.norm1.forward(x.clone()))
+            .reshape([n, 3, heads, hv]);
         let part = |i: usize| qkv.clone().narrow(1, i, 1).reshape([n, heads, hv]);
         let q = apply_rotary(part(0), cos.clone(), sin.clone());
         let k = apply_rotary(part(1), cos.clone(), sin.clone());
@@ -92,9 +95,9 @@ impl<B: Backend> VisionBlock<B> {
         }
         let attn = self.proj.forward(Tensor::cat(outputs, 0));
         let x = x + attn;
-        let mlp = self
-            .fc2
-            .forward(gelu_approximate(self.fc1.forward(self.norm2.forward(x.clone()))));
+        let mlp = self.fc2.forward(gelu_approximate(
+            self.fc1.forward(self.norm2.forward(x.clone())),
+        ));
         x + mlp
     }
 }
@@ -124,14 +127,24 @@ pub struct PatchMerger<B: Backend> {
 }
 
 impl<B: Backend> PatchMerger<B> {
-    fn load(loader: &mut Loader<B>, prefix: &str, cfg: &VisionConfig, postshuffle: bool) -> Result<Self> {
+    fn load(
+        loader: &mut Loader<B>,
+        prefix: &str,
+        cfg: &VisionConfig,
+        postshuffle: bool,
+    ) -> Result<Self> {
         let group = cfg.spatial_merge_size * cfg.spatial_merge_size;
         let wide = cfg.hidden_size * group;
         let norm_dim = if postshuffle { wide } else { cfg.hidden_size };
         Ok(Self {
             norm: LayerNorm::load(loader, &format!("{prefix}.norm"), norm_dim, VISION_LN_EPS)?,
             fc1: loader.linear(&format!("{prefix}.linear_fc1"), wide, wide, true)?,
-            fc2: loader.linear(&format!("{prefix}.linear_fc2"), wide, cfg.out_hidden_size, true)?,
+            fc2: loader.linear(
+                &format!("{prefix}.linear_fc2"),
+                wide,
+                cfg.out_hidden_size,
+                true,
+            )?,
             postshuffle_norm: postshuffle,
             group,
         })
@@ -186,13 +199,22 @@ impl<B: Backend> VisionTower<B> {
         let p = "model.visual";
         let d = cfg.hidden_size;
         let patch_name = format!("{p}.patch_embed.proj");
-        let disk_shape = [d, cfg.in_channels, cfg.temporal_patch_size, cfg.patch_size, cfg.patch_size];
-        let patch_embed = loader.linear_shaped(&patch_name, &disk_shape, cfg.patch_dim(), d, true)?;
+        let disk_shape = [
+            d,
+            cfg.in_channels,
+            cfg.temporal_patch_size,
+            cfg.patch_size,
+            cfg.patch_size,
+        ];
+        let patch_embed =
+            loader.linear_shaped(&patch_name, &disk_shape, cfg.patch_dim(), d, true)?;
         let blocks = (0..cfg.depth)
             .map(|i| VisionBlock::load(loader, &format!("{p}.blocks.{i}"), cfg))
             .collect::<Result<Vec<_>>>()?;
         let deepstack_mergers = (0..cfg.deepstack_visual_indexes.len())
-            .map(|j| PatchMerger::load(loader, &format!("{p}.deepstack_merger_list.{j}"), cfg, true))
+            .map(|j| {
+                PatchMerger::load(loader, &format!("{p}.deepstack_merger_list.{j}"), cfg, true)
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             patch_embed,
@@ -213,8 +235,18 @@ impl<B: Backend> VisionTower<B> {
 
     pub fn save(&self, saver: &mut Saver, cfg: &VisionConfig) {
         let p = "model.visual";
-        let disk_shape = [cfg.hidden_size, cfg.in_channels, cfg.temporal_patch_size, cfg.patch_size, cfg.patch_size];
-        saver.linear_shaped(&format!("{p}.patch_embed.proj"), &self.patch_embed, &disk_shape);
+        let disk_shape = [
+            cfg.hidden_size,
+            cfg.in_channels,
+            cfg.temporal_patch_size,
+            cfg.patch_size,
+            cfg.patch_size,
+        ];
+        saver.linear_shaped(
+            &format!("{p}.patch_embed.proj"),
+            &self.patch_embed,
+            &disk_shape,
+        );
         saver.param(&format!("{p}.pos_embed.weight"), &self.pos_embed);
         for (i, block) in self.blocks.iter().enumerate() {
             block.save(saver, &format!("{p}.blocks.{i}"));
@@ -239,11 +271,20 @@ impl<B: Backend> VisionTower<B> {
         let n = layout.rows_cols.len();
 
         let patches = self.patch_embed.forward(pixel_values);
-        record(&mut trace, || format!("{trace_prefix}.patch_embed"), &patches);
+        record(
+            &mut trace,
+            || format!("{trace_prefix}.patch_embed"),
+            &patches,
+        );
         let d = patches.dims()[1];
-        let taps = Tensor::<B, 1, Int>::from_data(TensorData::new(layout.pos_indices.clone(), [4 * n]), &device);
-        let weights = Tensor::<B, 2>::from_data(TensorData::new(layout.pos_weights.clone(), [n, 4]), &device);
-        let pos = self.pos_embed.val().select(0, taps).reshape([n, 4, d]) * weights.unsqueeze_dim(2);
+        let taps = Tensor::<B, 1, Int>::from_data(
+            TensorData::new(layout.pos_indices.clone(), [4 * n]),
+            &device,
+        );
+        let weights =
+            Tensor::<B, 2>::from_data(TensorData::new(layout.pos_weights.clone(), [n, 4]), &device);
+        let pos =
+            self.pos_embed.val().select(0, taps).reshape([n, 4, d]) * weights.unsqueeze_dim(2);
         let mut x = patches + pos.sum_dim(1).reshape([n, d]);
         record(&mut trace, || format!("{trace_prefix}.embed"), &x);
 
@@ -256,7 +297,11 @@ impl<B: Backend> VisionTower<B> {
             record(&mut trace, || format!("{trace_prefix}.block_{i}"), &x);
             if let Some(j) = self.deepstack_indexes.iter().position(|&k| k == i) {
                 let feature = self.deepstack_mergers[j].forward(x.clone());
-                record(&mut trace, || format!("{trace_prefix}.deepstack_{j}"), &feature);
+                record(
+                    &mut trace,
+                    || format!("{trace_prefix}.deepstack_{j}"),
+                    &feature,
+                );
                 deepstack.push((j, feature));
             }
         }

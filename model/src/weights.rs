@@ -151,7 +151,9 @@ impl TensorSource for RandomInit {
                 let mut hasher = std::collections::hash_map::DefaultHasher::new();
                 name.hash(&mut hasher);
                 let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ hasher.finish());
-                (0..n).map(|_| (standard_normal(&mut rng) * std) as f32).collect()
+                (0..n)
+                    .map(|_| (standard_normal(&mut rng) * std) as f32)
+                    .collect()
             }
         })
     }
@@ -190,7 +192,13 @@ impl<B: Backend> Loader<'_, B> {
     }
 
     /// A HF `nn.Linear` (`weight` is `[out, in]` on disk, `[in, out]` in burn).
-    pub fn linear(&mut self, prefix: &str, d_in: usize, d_out: usize, bias: bool) -> Result<Linear<B>> {
+    pub fn linear(
+        &mut self,
+        prefix: &str,
+        d_in: usize,
+        d_out: usize,
+        bias: bool,
+    ) -> Result<Linear<B>> {
         self.linear_shaped(prefix, &[d_out, d_in], d_in, d_out, bias)
     }
 
@@ -271,7 +279,12 @@ impl Saver {
     }
 
     /// A linear map written with the on-disk shape `disk_shape` (`[out, in...]`).
-    pub fn linear_shaped<B: Backend>(&mut self, prefix: &str, linear: &Linear<B>, disk_shape: &[usize]) {
+    pub fn linear_shaped<B: Backend>(
+        &mut self,
+        prefix: &str,
+        linear: &Linear<B>,
+        disk_shape: &[usize],
+    ) {
         let [d_in, d_out] = linear.weight.val().dims();
         let values = host_f32(linear.weight.val());
         self.tensors.push((
@@ -308,8 +321,12 @@ pub fn save_checkpoint(
         .map(|(name, shape, values)| {
             let data = match dtype {
                 SaveDtype::F32 => HostData::F32(values),
-                SaveDtype::Bf16 => HostData::Bf16(values.into_iter().map(half::bf16::from_f32).collect()),
-                SaveDtype::F16 => HostData::F16(values.into_iter().map(half::f16::from_f32).collect()),
+                SaveDtype::Bf16 => {
+                    HostData::Bf16(values.into_iter().map(half::bf16::from_f32).collect())
+                }
+                SaveDtype::F16 => {
+                    HostData::F16(values.into_iter().map(half::f16::from_f32).collect())
+                }
             };
             (name, HostTensor { shape, data })
         })
@@ -347,6 +364,9 @@ pub fn save_checkpoint(
         "weight_map": weight_map,
     });
     let index_path = dir.join("model.safetensors.index.json");
-    std::fs::write(&index_path, serde_json::to_string_pretty(&index).expect("json"))
-        .map_err(|e| ModelError::io(&index_path, e))
+    std::fs::write(
+        &index_path,
+        serde_json::to_string_pretty(&index).expect("json"),
+    )
+    .map_err(|e| ModelError::io(&index_path, e))
 }

@@ -35,11 +35,18 @@ fn load_save_load_is_exact_and_keeps_hf_names() {
     let original = SafetensorsFile::open(tiny_a().join("model.safetensors")).unwrap();
     let saved = sorted(model.hf_tensors());
     let names: Vec<&String> = saved.iter().map(|t| &t.0).collect();
-    assert_eq!(names, original.names().iter().collect::<Vec<_>>(), "same HF tensor names");
+    assert_eq!(
+        names,
+        original.names().iter().collect::<Vec<_>>(),
+        "same HF tensor names"
+    );
     for (name, shape, values) in &saved {
         let (oshape, ovalues) = original.read_f32(name).unwrap();
         assert_eq!(shape, &oshape, "{name}");
-        assert_eq!(values, &ovalues, "{name}: values must round-trip bit for bit");
+        assert_eq!(
+            values, &ovalues,
+            "{name}: values must round-trip bit for bit"
+        );
     }
 
     let dir = tempfile::tempdir().unwrap();
@@ -61,20 +68,41 @@ fn sharded_bf16_and_f16_checkpoints_load() {
         assert!(index.is_file(), "{dtype:?}: expected a sharded checkpoint");
         let shards = std::fs::read_dir(dir.path())
             .unwrap()
-            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("model-"))
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("model-")
+            })
             .count();
         assert!(shards > 1, "{dtype:?}: {shards} shards");
-        let reloaded = sorted(Qwen3Vl::<B>::load(dir.path(), &device).unwrap().hf_tensors());
+        let reloaded = sorted(
+            Qwen3Vl::<B>::load(dir.path(), &device)
+                .unwrap()
+                .hf_tensors(),
+        );
         for ((name, _, a), (_, _, b)) in reference.iter().zip(&reloaded) {
-            let diff = a.iter().zip(b).map(|(x, y)| (x - y).abs() / x.abs().max(1.0)).fold(0.0, f32::max);
+            let diff = a
+                .iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs() / x.abs().max(1.0))
+                .fold(0.0, f32::max);
             assert!(diff < tol, "{dtype:?} {name}: relative diff {diff}");
         }
         // bf16 → load → save bf16 → load is exact (no double rounding).
         let dir2 = tempfile::tempdir().unwrap();
         let reloaded_model = Qwen3Vl::<B>::load(dir.path(), &device).unwrap();
         reloaded_model.save(dir2.path(), dtype, usize::MAX).unwrap();
-        let again = sorted(Qwen3Vl::<B>::load(dir2.path(), &device).unwrap().hf_tensors());
-        assert_eq!(again, reloaded, "{dtype:?}: second round trip must be exact");
+        let again = sorted(
+            Qwen3Vl::<B>::load(dir2.path(), &device)
+                .unwrap()
+                .hf_tensors(),
+        );
+        assert_eq!(
+            again, reloaded,
+            "{dtype:?}: second round trip must be exact"
+        );
     }
 }
 
@@ -85,12 +113,17 @@ fn hub_and_transformers5_config_layouts_agree() {
     assert_eq!(v5.text_config.rope_theta(), hub.text_config.rope_theta());
     assert_eq!(v5.text_config.rope_axes(), hub.text_config.rope_axes());
     assert_eq!(v5.text_config.mrope_section(), [4, 2, 2]);
-    assert_eq!(v5.vision_config.rope_theta(), hub.vision_config.rope_theta());
+    assert_eq!(
+        v5.vision_config.rope_theta(),
+        hub.vision_config.rope_theta()
+    );
     assert!(!hub.tie_word_embeddings);
 }
 
 fn load_err(dir: &Path) -> ModelError {
-    Qwen3Vl::<B>::load(dir, &Default::default()).err().expect("load must fail")
+    Qwen3Vl::<B>::load(dir, &Default::default())
+        .err()
+        .expect("load must fail")
 }
 
 /// Rewrites the fixture's weights through `edit`.
@@ -121,12 +154,18 @@ fn bad_checkpoints_are_clear_errors() {
     assert!(err.to_string().contains(missing), "{err}");
 
     let dir = with_edited_weights(|t| {
-        let entry = t.iter_mut().find(|(n, _)| n == "model.visual.merger.norm.bias").unwrap();
+        let entry = t
+            .iter_mut()
+            .find(|(n, _)| n == "model.visual.merger.norm.bias")
+            .unwrap();
         entry.1 = HostTensor::f32(vec![31], vec![0.0; 31]);
     });
     let err = load_err(dir.path());
     assert!(matches!(err, ModelError::TensorShape { .. }), "{err}");
-    assert!(err.to_string().contains("[31]") && err.to_string().contains("[32]"), "{err}");
+    assert!(
+        err.to_string().contains("[31]") && err.to_string().contains("[32]"),
+        "{err}"
+    );
 
     let dir = with_edited_weights(|t| {
         let entry = t.iter_mut().find(|(n, _)| n == "lm_head.weight").unwrap();
@@ -134,7 +173,10 @@ fn bad_checkpoints_are_clear_errors() {
     });
     let err = load_err(dir.path());
     assert!(matches!(err, ModelError::TensorDtype { .. }), "{err}");
-    assert!(err.to_string().contains("lm_head.weight") && err.to_string().contains("I64"), "{err}");
+    assert!(
+        err.to_string().contains("lm_head.weight") && err.to_string().contains("I64"),
+        "{err}"
+    );
 
     let dir = scratch_copy(&tiny_a());
     let path = dir.path().join("model.safetensors");
@@ -145,7 +187,10 @@ fn bad_checkpoints_are_clear_errors() {
     assert!(err.to_string().contains("model.safetensors"), "{err}");
 
     std::fs::write(&path, b"this is not a safetensors file at all").unwrap();
-    assert!(matches!(load_err(dir.path()), ModelError::CorruptCheckpoint { .. }));
+    assert!(matches!(
+        load_err(dir.path()),
+        ModelError::CorruptCheckpoint { .. }
+    ));
 
     std::fs::remove_file(&path).unwrap();
     let err = load_err(dir.path());

@@ -37,13 +37,24 @@ fn greedy_generation_matches_transformers() {
             let batch = golden.batch(&case, &device);
             let params = vec![SamplingParams::greedy(shape[1]); batch.batch_size()];
             let generations = model.generate(&batch, 1, &params).unwrap();
-            let ours: Vec<i64> = generations.iter().flat_map(|g| g.tokens.iter().map(|&t| t as i64)).collect();
+            let ours: Vec<i64> = generations
+                .iter()
+                .flat_map(|g| g.tokens.iter().map(|&t| t as i64))
+                .collect();
             assert_eq!(ours, expected, "{}/{case}: greedy tokens", golden.name());
 
             // The decode positions (valid count + rope delta) must equal get_rope_index over the
             // whole generated sequence.
-            let full = extend(&batch, &generations.iter().map(|g| g.tokens.clone()).collect::<Vec<_>>());
-            let grids = |v: &Option<temper_model::VisualInput<B>>| v.as_ref().map(|v| v.grid_thw.clone()).unwrap_or_default();
+            let full = extend(
+                &batch,
+                &generations
+                    .iter()
+                    .map(|g| g.tokens.clone())
+                    .collect::<Vec<_>>(),
+            );
+            let grids = |v: &Option<temper_model::VisualInput<B>>| {
+                v.as_ref().map(|v| v.grid_thw.clone()).unwrap_or_default()
+            };
             let cfg = &model.config;
             let index = rope_index(
                 &full.input_ids,
@@ -59,7 +70,12 @@ fn greedy_generation_matches_transformers() {
             .unwrap();
             let key = format!("{case}.generated_full_position_ids");
             if golden.has(&key) {
-                assert_eq!(index.flat(), golden.i64(&key).1, "{}/{case}: positions", golden.name());
+                assert_eq!(
+                    index.flat(),
+                    golden.i64(&key).1,
+                    "{}/{case}: positions",
+                    golden.name()
+                );
             }
             checked += 1;
         }
@@ -100,11 +116,20 @@ fn left_padded_batch_decodes_like_each_prompt_alone() {
     let device = Default::default();
     let dir = common::data_dir().join("qwen3vl-tiny-a");
     let model = Qwen3Vl::<B>::load(&dir, &device).unwrap();
-    let prompts: [Vec<u32>; 2] = [vec![993, 10, 11, 12, 994, 993, 20], vec![993, 30, 31, 994, 993, 40, 41, 42, 43]];
+    let prompts: [Vec<u32>; 2] = [
+        vec![993, 10, 11, 12, 994, 993, 20],
+        vec![993, 30, 31, 994, 993, 40, 41, 42, 43],
+    ];
     let l = prompts.iter().map(Vec::len).max().unwrap();
     let padded = Batch::<B> {
-        input_ids: prompts.iter().map(|p| [vec![992; l - p.len()], p.clone()].concat()).collect(),
-        attention_mask: prompts.iter().map(|p| [vec![false; l - p.len()], vec![true; p.len()]].concat()).collect(),
+        input_ids: prompts
+            .iter()
+            .map(|p| [vec![992; l - p.len()], p.clone()].concat())
+            .collect(),
+        attention_mask: prompts
+            .iter()
+            .map(|p| [vec![false; l - p.len()], vec![true; p.len()]].concat())
+            .collect(),
         images: None,
         videos: None,
         segment_ids: None,
@@ -112,7 +137,9 @@ fn left_padded_batch_decodes_like_each_prompt_alone() {
     let greedy = |n| vec![SamplingParams::greedy(7); n];
     let together = model.generate(&padded, 1, &greedy(2)).unwrap();
     for (row, prompt) in prompts.iter().enumerate() {
-        let alone = model.generate(&Batch::text(prompt.clone()), 1, &greedy(1)).unwrap();
+        let alone = model
+            .generate(&Batch::text(prompt.clone()), 1, &greedy(1))
+            .unwrap();
         assert_eq!(together[row].tokens, alone[0].tokens, "row {row}");
         for (a, b) in together[row].logprobs.iter().zip(&alone[0].logprobs) {
             assert!((a - b).abs() < 1e-4, "row {row}: logprob {a} vs {b}");
@@ -136,14 +163,25 @@ fn grouped_sampling_is_seeded_and_its_logprobs_match_recomputation() {
         seed: 42,
     };
     let group = 4;
-    let first = model.generate(&batch, group, std::slice::from_ref(&params)).unwrap();
-    let again = model.generate(&batch, group, std::slice::from_ref(&params)).unwrap();
+    let first = model
+        .generate(&batch, group, std::slice::from_ref(&params))
+        .unwrap();
+    let again = model
+        .generate(&batch, group, std::slice::from_ref(&params))
+        .unwrap();
     assert_eq!(first, again, "same seed must give the same samples");
     assert_eq!(first.len(), group);
     let distinct: std::collections::HashSet<_> = first.iter().map(|g| g.tokens.clone()).collect();
     assert!(distinct.len() > 1, "samples of a group should differ");
     let other = model
-        .generate(&batch, group, &[SamplingParams { seed: 43, ..params.clone() }])
+        .generate(
+            &batch,
+            group,
+            &[SamplingParams {
+                seed: 43,
+                ..params.clone()
+            }],
+        )
         .unwrap();
     assert_ne!(first, other, "another seed should give other samples");
 

@@ -63,7 +63,10 @@ fn forward_matches_transformers_on_every_fixture() {
                 assert!(diff < TOL, "{what}: {name} differs by {diff}");
             }
             let layers = model.config.text_config.num_hidden_layers;
-            assert!(compared >= layers + 2, "{what}: only {compared} intermediates compared");
+            assert!(
+                compared >= layers + 2,
+                "{what}: only {compared} intermediates compared"
+            );
 
             let logits = model.logits(out.hidden);
             let [_, l, v] = logits.dims();

@@ -742,7 +742,10 @@ fn missing_special_token_is_an_error_unless_the_config_gives_it() {
         .as_array_mut()
         .unwrap()
         .retain(|t| t["content"] != "<|video_pad|>");
-    json["model"]["vocab"].as_object_mut().unwrap().remove("<|video_pad|>");
+    json["model"]["vocab"]
+        .as_object_mut()
+        .unwrap()
+        .remove("<|video_pad|>");
     let tok = Tokenizer::from_bytes(json.to_string().as_bytes()).unwrap();
     let err = tok.special_tokens().unwrap_err();
     assert!(

@@ -33,7 +33,8 @@ pub struct Golden {
 
 impl Golden {
     pub fn open(dir: &Path) -> Self {
-        let cases = serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap()).unwrap();
+        let cases = serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap())
+            .unwrap();
         Self {
             dir: dir.to_path_buf(),
             file: SafetensorsFile::open(dir.join("golden.safetensors")).unwrap(),
@@ -46,7 +47,12 @@ impl Golden {
     }
 
     pub fn case_names(&self) -> Vec<String> {
-        self.cases["cases"].as_object().unwrap().keys().cloned().collect()
+        self.cases["cases"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
     }
 
     pub fn has(&self, key: &str) -> bool {
@@ -74,13 +80,25 @@ impl Golden {
             let (pshape, pv) = self.f32(&format!("{case}.{pixels}"));
             let (_, g) = self.i64(&format!("{case}.{grid}"));
             Some(VisualInput {
-                pixel_values: Tensor::from_data(TensorData::new(pv, [pshape[0], pshape[1]]), device),
-                grid_thw: g.chunks(3).map(|c| [c[0] as usize, c[1] as usize, c[2] as usize]).collect(),
+                pixel_values: Tensor::from_data(
+                    TensorData::new(pv, [pshape[0], pshape[1]]),
+                    device,
+                ),
+                grid_thw: g
+                    .chunks(3)
+                    .map(|c| [c[0] as usize, c[1] as usize, c[2] as usize])
+                    .collect(),
             })
         };
         let batch = Batch {
-            input_ids: rows(&ids).into_iter().map(|r| r.into_iter().map(|x| x as u32).collect()).collect(),
-            attention_mask: rows(&mask).into_iter().map(|r| r.into_iter().map(|x| x != 0).collect()).collect(),
+            input_ids: rows(&ids)
+                .into_iter()
+                .map(|r| r.into_iter().map(|x| x as u32).collect())
+                .collect(),
+            attention_mask: rows(&mask)
+                .into_iter()
+                .map(|r| r.into_iter().map(|x| x != 0).collect())
+                .collect(),
             images: visual("pixel_values", "image_grid_thw"),
             videos: visual("pixel_values_videos", "video_grid_thw"),
             segment_ids: None,
