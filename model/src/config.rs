@@ -210,7 +210,7 @@ impl TextConfig {
                 .as_deref()
                 .unwrap_or_default()
                 .contains(&layer)
-            && (layer + 1) % step == 0
+            && (layer + 1).is_multiple_of(step)
     }
 }
 
@@ -260,13 +260,13 @@ impl Qwen3VlConfig {
         if t.num_attention_heads == 0 || t.num_key_value_heads == 0 {
             return Err("text_config: attention/KV head counts must be positive".into());
         }
-        if t.num_attention_heads % t.num_key_value_heads != 0 {
+        if !t.num_attention_heads.is_multiple_of(t.num_key_value_heads) {
             return Err(format!(
                 "text_config.num_attention_heads ({}) must be a multiple of num_key_value_heads ({})",
                 t.num_attention_heads, t.num_key_value_heads
             ));
         }
-        if hd % 2 != 0 {
+        if !hd.is_multiple_of(2) {
             return Err(format!("text_config.head_dim ({hd}) must be even"));
         }
         let section: usize = t.mrope_section().iter().sum();
@@ -277,7 +277,10 @@ impl Qwen3VlConfig {
                 hd / 2
             ));
         }
-        if v.num_heads == 0 || v.hidden_size % v.num_heads != 0 || v.head_dim() % 4 != 0 {
+        if v.num_heads == 0
+            || !v.hidden_size.is_multiple_of(v.num_heads)
+            || !v.head_dim().is_multiple_of(4)
+        {
             return Err(format!(
                 "vision_config: hidden_size ({}) / num_heads ({}) must be a multiple of 4",
                 v.hidden_size, v.num_heads

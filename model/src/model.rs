@@ -472,8 +472,8 @@ fn full_mask<B: Backend>(batch: &Batch<B>, device: &B::Device) -> Tensor<B, 4> {
         let valid = &batch.attention_mask[row];
         let segment = |t: usize| batch.segment_ids.as_ref().map_or(0, |s| s[row][t]);
         for i in 0..l {
-            for j in 0..l {
-                let visible = j <= i && valid[j] && segment(i) == segment(j);
+            for (j, &real) in valid.iter().enumerate() {
+                let visible = j <= i && real && segment(i) == segment(j);
                 data.push(if visible { 0.0 } else { MASK_VALUE });
             }
         }

@@ -47,8 +47,8 @@ impl TextRope {
         let mut angles = vec![0f32; half];
         for b in 0..batch {
             for l in 0..len {
-                for j in 0..half {
-                    angles[j] = ids(self.axes[j] as usize, b, l) as f32 * self.inv_freq[j];
+                for (j, angle) in angles.iter_mut().enumerate() {
+                    *angle = ids(self.axes[j] as usize, b, l) as f32 * self.inv_freq[j];
                 }
                 for _ in 0..2 {
                     cos.extend(angles.iter().map(|&a| (a as f64).cos() as f32));

@@ -235,6 +235,7 @@ fn top_k_indices(row: &[f32], k: usize) -> Vec<usize> {
 
 /// Dense SwiGLU or sparse MoE.
 #[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)] // one per layer; boxing would only add an indirection
 pub enum FeedForward<B: Backend> {
     Dense(Mlp<B>),
     Sparse(SparseMoe<B>),
