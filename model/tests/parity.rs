@@ -3,6 +3,7 @@
 
 mod common;
 
+use burn::prelude::Backend;
 use common::{B, Golden, fixtures, max_abs_diff};
 use temper_model::Qwen3Vl;
 use temper_model::trace::Trace;
@@ -12,6 +13,19 @@ const TOL: f32 = 1e-4;
 
 #[test]
 fn forward_matches_transformers_on_every_fixture() {
+    check_fixtures::<B>(TOL);
+}
+
+/// The same parity on the GPU (f32): `cargo test --features cuda --test parity -- --ignored`
+/// on a machine with a CUDA device.
+#[cfg(feature = "cuda")]
+#[test]
+#[ignore = "needs a CUDA device"]
+fn cuda_forward_matches_transformers_on_every_fixture() {
+    check_fixtures::<temper_model::backend::Cuda>(TOL);
+}
+
+fn check_fixtures<B: Backend>(tol: f32) {
     let device = Default::default();
     let fixtures = fixtures();
     assert!(!fixtures.is_empty(), "no fixtures found");
@@ -20,7 +34,7 @@ fn forward_matches_transformers_on_every_fixture() {
         let model = Qwen3Vl::<B>::load(&dir, &device).unwrap();
         for case in golden.case_names() {
             let what = format!("{}/{case}", golden.name());
-            let batch = golden.batch(&case, &device);
+            let batch = golden.batch_on::<B>(&case, &device);
             let mut trace = Trace::default();
             let out = model.forward(&batch, None, Some(&mut trace)).unwrap();
 
@@ -60,7 +74,7 @@ fn forward_matches_transformers_on_every_fixture() {
                 let per_row = values.len() / mask.len().max(1);
                 let keep = |i: usize| !name.starts_with("lm.") || mask[i / per_row];
                 let diff = max_abs_diff(values, &expected, keep);
-                assert!(diff < TOL, "{what}: {name} differs by {diff}");
+                assert!(diff < tol, "{what}: {name} differs by {diff}");
             }
             let layers = model.config.text_config.num_hidden_layers;
             assert!(
@@ -72,7 +86,7 @@ fn forward_matches_transformers_on_every_fixture() {
             let [_, l, v] = logits.dims();
             let (_, expected) = golden.f32(&format!("{case}.logits"));
             let diff = max_abs_diff(&host_f32(logits), &expected, |i| mask[i / v]);
-            assert!(diff < TOL, "{what}: logits differ by {diff}");
+            assert!(diff < tol, "{what}: logits differ by {diff}");
             println!("{what}: logits max-abs diff {diff:.2e} over {l} positions");
         }
     }

@@ -10,8 +10,13 @@ use temper_model::{Batch, VisualInput};
 
 pub type B = Cpu;
 
+/// `TEMPER_REPO_ROOT` overrides the checkout location when a prebuilt test binary runs on
+/// another machine (the GPU check in tools/device/).
 pub fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+    match std::env::var_os("TEMPER_REPO_ROOT") {
+        Some(root) => PathBuf::from(root).join("model/tests/data"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data"),
+    }
 }
 
 /// Fixtures present in the repo (each has `golden.safetensors` + `cases.json`).
@@ -69,6 +74,11 @@ impl Golden {
 
     /// The case's inputs as a model batch.
     pub fn batch(&self, case: &str, device: &burn::tensor::Device<B>) -> Batch<B> {
+        self.batch_on::<B>(case, device)
+    }
+
+    /// The case's inputs as a batch on any backend.
+    pub fn batch_on<B: Backend>(&self, case: &str, device: &burn::tensor::Device<B>) -> Batch<B> {
         let (shape, ids) = self.i64(&format!("{case}.input_ids"));
         let (_, mask) = self.i64(&format!("{case}.attention_mask"));
         let (b, l) = (shape[0], shape[1]);
