@@ -1,0 +1,20 @@
+//! Temper's learner: the policy-gradient objectives (GSPO, GSPO-token, SAPO, GRPO, DAPO,
+//! Dr.GRPO), the SFT cross-entropy, and the advantage estimators that feed them.
+//!
+//! Everything is generic over `B: Backend`; run it on an autodiff backend
+//! (`burn::backend::Autodiff<_>`) to train. The exact formulas, with their papers, are in each
+//! objective's module doc; [`objectives`] states what they share (masking, log-ratio clamp,
+//! aggregation).
+
+#![warn(missing_docs)]
+
+pub mod advantages;
+pub mod error;
+pub mod objectives;
+
+pub use advantages::{AdvantageEstimator, token_advantages};
+pub use error::{LearnerError, Result};
+pub use objectives::{
+    Advantages, Aggregation, DapoConfig, DrGrpoConfig, GrpoConfig, GspoConfig, LossMetrics,
+    LossOutput, PolicyInputs, PolicyLoss, SapoConfig, SftMetrics, SftOutput,
+};
