@@ -20,6 +20,7 @@ macro_rules! with_backend {
             $crate::device::DeviceKind::Cuda => {
                 #[cfg(feature = "cuda")]
                 {
+                    $crate::device::check_cuda_driver()?;
                     type $b = temper_model::backend::Cuda;
                     let $device = burn::tensor::Device::<$b>::default();
                     $body
@@ -36,3 +37,21 @@ macro_rules! with_backend {
     }};
 }
 pub(crate) use with_backend;
+
+/// Fails with a clear message when the CUDA driver library cannot be loaded (burn-cuda would
+/// panic in a worker thread instead).
+#[cfg(feature = "cuda")]
+pub fn check_cuda_driver() -> anyhow::Result<()> {
+    for name in [c"libcuda.so.1", c"libcuda.so"] {
+        // SAFETY: dlopen with a valid C string; the handle is closed right away.
+        let handle = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_LAZY) };
+        if !handle.is_null() {
+            unsafe { libc::dlclose(handle) };
+            return Ok(());
+        }
+    }
+    anyhow::bail!(
+        "--device cuda: the NVIDIA driver library libcuda.so.1 cannot be loaded; run on a machine \
+         with an NVIDIA GPU and driver (or add its directory to LD_LIBRARY_PATH), or use --device cpu"
+    )
+}
