@@ -37,13 +37,13 @@ fn default_model_type() -> String {
 /// Text RoPE parameters, in either layout.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 pub struct RopeParameters {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rope_type: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rope_theta: Option<f64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mrope_section: Option<Vec<usize>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mrope_interleaved: Option<bool>,
 }
 

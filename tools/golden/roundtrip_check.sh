@@ -25,6 +25,8 @@ save_file({n: t[f"{case}.{n}"].contiguous() for n in names if f"{case}.{n}" in t
 PYEOF
     "$T" forward --model "$work/$name" --inputs "$work/in.safetensors" --out "$work/ours.safetensors" 2>/dev/null
     printf '%s/%s (bf16, %s shards): ' "$name" "$case" "$shards"
-    $PY tools/golden/check_hf_load.py "$work/$name" --inputs "$work/in.safetensors" --expect "$work/ours.safetensors" --tol 1e-4 | tail -1
+    out=$($PY tools/golden/check_hf_load.py "$work/$name" --inputs "$work/in.safetensors" \
+      --expect "$work/ours.safetensors" --tol 1e-4 2>&1) || { echo "FAILED"; echo "$out"; exit 1; }
+    echo "$out" | grep -E "max_abs_diff"
   done
 done
