@@ -10,7 +10,9 @@
 
 pub mod advantages;
 pub mod error;
+pub mod grad_clip;
 pub mod objectives;
+pub mod schedule;
 
 pub use advantages::{AdvantageEstimator, token_advantages};
 pub use error::{LearnerError, Result};
