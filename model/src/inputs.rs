@@ -12,10 +12,20 @@ use crate::safetensors_io::SafetensorsFile;
 
 /// Reads a processor-style inputs file into a batch, checking names, dtypes and shapes.
 pub fn read_inputs<B: Backend>(path: &Path, device: &B::Device) -> Result<Batch<B>> {
-    let file = SafetensorsFile::open(path)?;
-    let at = |name: &str| format!("{name} (in {})", path.display());
+    read_batch(&SafetensorsFile::open(path)?, "", device)
+}
+
+/// Reads the inputs stored under `prefix` (e.g. `image.` in a golden file) into a batch.
+pub fn read_batch<B: Backend>(
+    file: &SafetensorsFile,
+    prefix: &str,
+    device: &B::Device,
+) -> Result<Batch<B>> {
+    let path = file.path();
+    let key = |name: &str| format!("{prefix}{name}");
+    let at = |name: &str| format!("{} (in {})", key(name), path.display());
     let int_2d = |name: &str| -> Result<(usize, usize, Vec<i64>)> {
-        let (shape, values) = file.read_i64(name).map_err(|e| match e {
+        let (shape, values) = file.read_i64(&key(name)).map_err(|e| match e {
             ModelError::MissingTensor { .. } => {
                 ModelError::input(at(name), "is missing; it is required")
             }
@@ -34,7 +44,7 @@ pub fn read_inputs<B: Backend>(path: &Path, device: &B::Device) -> Result<Batch<
         }
     };
     let (b, l, ids) = int_2d("input_ids")?;
-    let mask = if file.contains("attention_mask") {
+    let mask = if file.contains(&key("attention_mask")) {
         let (mb, ml, mask) = int_2d("attention_mask")?;
         if (mb, ml) != (b, l) {
             return Err(ModelError::input(
@@ -53,7 +63,7 @@ pub fn read_inputs<B: Backend>(path: &Path, device: &B::Device) -> Result<Batch<
         ));
     }
     let visual = |pixels: &str, grid: &str| -> Result<Option<VisualInput<B>>> {
-        match (file.contains(pixels), file.contains(grid)) {
+        match (file.contains(&key(pixels)), file.contains(&key(grid))) {
             (false, false) => return Ok(None),
             (true, false) => {
                 return Err(ModelError::input(
@@ -69,7 +79,7 @@ pub fn read_inputs<B: Backend>(path: &Path, device: &B::Device) -> Result<Batch<
             }
             (true, true) => {}
         }
-        let (pshape, values) = file.read_f32(pixels).map_err(|e| match e {
+        let (pshape, values) = file.read_f32(&key(pixels)).map_err(|e| match e {
             ModelError::TensorDtype { actual, .. } => {
                 ModelError::input(at(pixels), format!("must be a float tensor, got {actual}"))
             }
@@ -81,7 +91,7 @@ pub fn read_inputs<B: Backend>(path: &Path, device: &B::Device) -> Result<Batch<
                 format!("must be 2-D [patches, C·Tp·P·P], got {pshape:?}"),
             ));
         };
-        let (gshape, g) = file.read_i64(grid).map_err(|e| match e {
+        let (gshape, g) = file.read_i64(&key(grid)).map_err(|e| match e {
             ModelError::TensorDtype { actual, .. } => {
                 ModelError::input(at(grid), format!("must be an integer tensor, got {actual}"))
             }

@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
+use temper_model::Batch;
 use temper_model::backend::Cpu;
+use temper_model::inputs::read_batch;
 use temper_model::safetensors_io::SafetensorsFile;
-use temper_model::{Batch, VisualInput};
 
 pub type B = Cpu;
 
@@ -79,42 +80,7 @@ impl Golden {
 
     /// The case's inputs as a batch on any backend.
     pub fn batch_on<B: Backend>(&self, case: &str, device: &burn::tensor::Device<B>) -> Batch<B> {
-        let (shape, ids) = self.i64(&format!("{case}.input_ids"));
-        let (_, mask) = self.i64(&format!("{case}.attention_mask"));
-        let (b, l) = (shape[0], shape[1]);
-        let rows = |v: &[i64]| -> Vec<Vec<i64>> { v.chunks(l).map(<[i64]>::to_vec).collect() };
-        let visual = |pixels: &str, grid: &str| -> Option<VisualInput<B>> {
-            if !self.has(&format!("{case}.{pixels}")) {
-                return None;
-            }
-            let (pshape, pv) = self.f32(&format!("{case}.{pixels}"));
-            let (_, g) = self.i64(&format!("{case}.{grid}"));
-            Some(VisualInput {
-                pixel_values: Tensor::from_data(
-                    TensorData::new(pv, [pshape[0], pshape[1]]),
-                    device,
-                ),
-                grid_thw: g
-                    .chunks(3)
-                    .map(|c| [c[0] as usize, c[1] as usize, c[2] as usize])
-                    .collect(),
-            })
-        };
-        let batch = Batch {
-            input_ids: rows(&ids)
-                .into_iter()
-                .map(|r| r.into_iter().map(|x| x as u32).collect())
-                .collect(),
-            attention_mask: rows(&mask)
-                .into_iter()
-                .map(|r| r.into_iter().map(|x| x != 0).collect())
-                .collect(),
-            images: visual("pixel_values", "image_grid_thw"),
-            videos: visual("pixel_values_videos", "video_grid_thw"),
-            segment_ids: None,
-        };
-        assert_eq!(batch.input_ids.len(), b);
-        batch
+        read_batch(&self.file, &format!("{case}."), device).unwrap_or_else(|e| panic!("{e}"))
     }
 }
 
