@@ -13,6 +13,7 @@ pub mod error;
 pub mod grad_clip;
 pub mod objectives;
 pub mod schedule;
+pub mod tasks;
 
 pub use advantages::{AdvantageEstimator, token_advantages};
 pub use error::{LearnerError, Result};

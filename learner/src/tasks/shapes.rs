@@ -1,0 +1,154 @@
+//! "Count the coloured shapes": a synthetic visual task with a verifiable one-token answer.
+//!
+//! Each example is an RGB image with 1–`max_shapes` non-overlapping filled squares in four
+//! colours on a dark background, and the question "How many {colour} squares are there?" whose
+//! answer, a digit from 0 to `max_shapes`, is uniformly distributed. Examples are a pure function
+//! of `(seed, split, index)`, so a run is reproducible and the held-out split never shares an
+//! example stream with the training split.
+
+use image::{Rgb, RgbImage};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// The palette: name and RGB value.
+pub const COLOURS: [(&str, [u8; 3]); 4] = [
+    ("red", [220, 40, 40]),
+    ("green", [40, 200, 60]),
+    ("blue", [50, 80, 230]),
+    ("yellow", [230, 210, 40]),
+];
+
+const BACKGROUND: [u8; 3] = [20, 20, 28];
+
+/// Which example stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// Examples the policy trains on.
+    Train,
+    /// Held-out examples for evaluation.
+    Eval,
+}
+
+/// Task settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShapesTask {
+    /// Side of the square image in pixels (a multiple of 32 keeps the processor from resizing).
+    pub image_size: u32,
+    /// Most squares in one image.
+    pub max_shapes: usize,
+    /// Smallest square side in pixels.
+    pub min_side: u32,
+    /// Largest square side in pixels.
+    pub max_side: u32,
+}
+
+impl Default for ShapesTask {
+    fn default() -> Self {
+        Self {
+            image_size: 64,
+            max_shapes: 4,
+            min_side: 8,
+            max_side: 14,
+        }
+    }
+}
+
+/// One question with its image and reference answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShapesExample {
+    /// The picture.
+    pub image: RgbImage,
+    /// The user's question.
+    pub question: String,
+    /// The reference answer (one digit).
+    pub answer: String,
+    /// `(x, y, side, colour index)` of every square, for inspection.
+    pub squares: Vec<(u32, u32, u32, usize)>,
+}
+
+impl ShapesTask {
+    /// Rejects settings that cannot produce examples, naming the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_shapes == 0 || self.max_shapes > 9 {
+            return Err(format!(
+                "max_shapes must be in 1..=9 (one-digit answers), got {}",
+                self.max_shapes
+            ));
+        }
+        if self.min_side == 0 || self.min_side > self.max_side {
+            return Err(format!(
+                "need 0 < min_side ≤ max_side, got {} and {}",
+                self.min_side, self.max_side
+            ));
+        }
+        // Worst case: every square at max_side plus a 1-pixel gap must fit side by side.
+        let per_row = self.image_size / (self.max_side + 1);
+        if (per_row * per_row) < self.max_shapes as u32 {
+            return Err(format!(
+                "image_size {} is too small for {} squares of side {}",
+                self.image_size, self.max_shapes, self.max_side
+            ));
+        }
+        Ok(())
+    }
+
+    /// Example `index` of `split` for run seed `seed`.
+    pub fn example(&self, seed: u64, split: Split, index: u64) -> ShapesExample {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(match split {
+            Split::Train => 2 * index,
+            Split::Eval => 2 * index + 1,
+        });
+        // Draw the answer first so every count 0..=max_shapes is equally likely, then add
+        // squares of other colours as distractors (at least one square in every image).
+        let asked = rng.random_range(0..COLOURS.len());
+        let answer = rng.random_range(0..=self.max_shapes);
+        let distractors = rng.random_range(usize::from(answer == 0)..=self.max_shapes - answer);
+        let colours: Vec<usize> = std::iter::repeat_n(asked, answer)
+            .chain(
+                (0..distractors)
+                    .map(|_| (asked + rng.random_range(1..COLOURS.len())) % COLOURS.len()),
+            )
+            .collect();
+        let mut squares: Vec<(u32, u32, u32, usize)> = Vec::with_capacity(colours.len());
+        while squares.len() < colours.len() {
+            let side = rng.random_range(self.min_side..=self.max_side);
+            let x = rng.random_range(0..=self.image_size - side);
+            let y = rng.random_range(0..=self.image_size - side);
+            // Keep a 1-pixel gap so squares never touch (each is one connected region).
+            let clear = squares.iter().all(|&(ox, oy, os, _)| {
+                x + side < ox || ox + os < x || y + side < oy || oy + os < y
+            });
+            if clear {
+                squares.push((x, y, side, colours[squares.len()]));
+            }
+        }
+        let mut image = RgbImage::from_pixel(self.image_size, self.image_size, Rgb(BACKGROUND));
+        for &(x, y, side, colour) in &squares {
+            for py in y..y + side {
+                for px in x..x + side {
+                    image.put_pixel(px, py, Rgb(COLOURS[colour].1));
+                }
+            }
+        }
+        ShapesExample {
+            image,
+            question: format!(
+                "How many {} squares are there? Answer with a digit.",
+                COLOURS[asked].0
+            ),
+            answer: answer.to_string(),
+            squares,
+        }
+    }
+}
+
+/// Whether a response answers `reference`: its first digit, ignoring surrounding text.
+pub fn is_correct(response: &str, reference: &str) -> bool {
+    response
+        .chars()
+        .find(char::is_ascii_digit)
+        .is_some_and(|d| reference.starts_with(d))
+}
