@@ -109,7 +109,9 @@ fn write_samples() {
     let task = ShapesTask::default();
     for i in 0..4 {
         let ex = task.example(11, Split::Train, i);
-        ex.image.save(format!("{dir}/sample{i}_{}.png", ex.answer)).unwrap();
+        ex.image
+            .save(format!("{dir}/sample{i}_{}.png", ex.answer))
+            .unwrap();
         println!("sample {i}: {} -> {}", ex.question, ex.answer);
     }
 }
