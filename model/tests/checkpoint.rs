@@ -121,8 +121,7 @@ fn hub_and_transformers5_config_layouts_agree() {
 }
 
 fn load_err(dir: &Path) -> ModelError {
-    Qwen3Vl::<B>::load(dir, &Default::default())
-        .expect_err("load must fail")
+    Qwen3Vl::<B>::load(dir, &Default::default()).expect_err("load must fail")
 }
 
 /// Rewrites the fixture's weights through `edit`.
