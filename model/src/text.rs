@@ -194,18 +194,16 @@ impl<B: Backend> SparseMoe<B> {
         let weights = weights.clone() / weights.sum_dim(1);
         let weights_flat = weights.reshape([n * k]);
 
+        // Bucket (token, slot) pairs by expert in one pass; tokens stay in ascending order.
+        let mut routed: Vec<(Vec<i64>, Vec<i64>)> = vec![(Vec::new(), Vec::new()); experts];
+        for (t, experts_of_token) in chosen.iter().enumerate() {
+            for (s, &e) in experts_of_token.iter().enumerate() {
+                routed[e].0.push(t as i64);
+                routed[e].1.push((t * k + s) as i64);
+            }
+        }
         let mut out = Tensor::<B, 2>::zeros([n, d], &x.device());
-        for e in 0..experts {
-            let (rows, slots): (Vec<i64>, Vec<i64>) = chosen
-                .iter()
-                .enumerate()
-                .flat_map(|(t, experts)| {
-                    experts
-                        .iter()
-                        .position(|&x| x == e)
-                        .map(|s| (t as i64, (t * k + s) as i64))
-                })
-                .unzip();
+        for (e, (rows, slots)) in routed.into_iter().enumerate() {
             if rows.is_empty() {
                 continue;
             }
