@@ -88,11 +88,16 @@ impl Sampler {
             let best = argmax(logits);
             return (best as u32, logprob(best));
         }
+        // Most likely first (ties: lower id first). With top-k, partition out the k best before
+        // sorting them: the same order as sorting the whole vocabulary, at O(V + k log k).
+        let most_likely_first =
+            |a: &usize, b: &usize| scaled[*b].total_cmp(&scaled[*a]).then(a.cmp(b));
         let mut order: Vec<usize> = (0..logits.len()).collect();
-        order.sort_unstable_by(|&a, &b| scaled[b].total_cmp(&scaled[a]).then(a.cmp(&b)));
-        if params.top_k > 0 {
+        if params.top_k > 0 && params.top_k < order.len() {
+            order.select_nth_unstable_by(params.top_k - 1, most_likely_first);
             order.truncate(params.top_k);
         }
+        order.sort_unstable_by(most_likely_first);
         let probs: Vec<f64> = order.iter().map(|&t| (scaled[t] - log_z).exp()).collect();
         let mut keep = probs.len();
         if params.top_p < 1.0 {
