@@ -1,0 +1,105 @@
+//! [`Sample`]: what a reward sees of one generated response — the prompt, the response text, the
+//! reference answer, free-form metadata and the token counts that length shaping needs.
+//!
+//! Rewards work on text: the actor decodes the response once for scoring, while the token ids
+//! themselves travel to the learner untouched (they are not part of this type).
+
+use serde::{Deserialize, Serialize};
+
+/// One chat message of the prompt, for rewards that need the conversation rather than its
+/// rendered text (a judge, a code-switching check on the user's language).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Message {
+    /// `system`, `user`, `assistant` or `tool`.
+    pub role: String,
+    /// The text of the message (image and video parts are not shown to text rewards).
+    pub content: String,
+}
+
+/// One response to score, with what the rewards may compare it to.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Sample {
+    /// The prompt as rendered text (may be empty when only `messages` is known).
+    pub prompt: String,
+    /// The prompt as chat messages (may be empty when only `prompt` is known).
+    pub messages: Vec<Message>,
+    /// The generated response, decoded.
+    pub response: String,
+    /// The dataset's reference answer; rewards that need one return `None` (not applicable)
+    /// without it.
+    pub reference: Option<String>,
+    /// Free-form per-prompt data from the dataset (e.g. the expected language or tool calls).
+    pub metadata: Option<serde_json::Value>,
+    /// Number of generated response tokens; `None` when unknown (length shaping then
+    /// quarantines the sample rather than guess).
+    pub response_tokens: Option<usize>,
+    /// The generation limit the response ran under (`max_new_tokens`), if known.
+    pub max_response_tokens: Option<usize>,
+}
+
+impl Sample {
+    /// A sample with a prompt and a response; everything else empty.
+    pub fn new(prompt: impl Into<String>, response: impl Into<String>) -> Self {
+        Self {
+            prompt: prompt.into(),
+            response: response.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the reference answer.
+    pub fn with_reference(mut self, reference: impl Into<String>) -> Self {
+        self.reference = Some(reference.into());
+        self
+    }
+
+    /// Sets the response token count and the generation limit it ran under.
+    pub fn with_tokens(mut self, response_tokens: usize, max_response_tokens: usize) -> Self {
+        self.response_tokens = Some(response_tokens);
+        self.max_response_tokens = Some(max_response_tokens);
+        self
+    }
+
+    /// Sets the metadata.
+    pub fn with_metadata(mut self, metadata: serde_json::Value) -> Self {
+        self.metadata = Some(metadata);
+        self
+    }
+
+    /// Sets the chat messages of the prompt.
+    pub fn with_messages(mut self, messages: Vec<Message>) -> Self {
+        self.messages = messages;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builders_set_what_they_name() {
+        let s = Sample::new("p", "r")
+            .with_reference("3")
+            .with_tokens(5, 10)
+            .with_metadata(serde_json::json!({"lang": "en"}));
+        assert_eq!(s.prompt, "p");
+        assert_eq!(s.response, "r");
+        assert_eq!(s.reference.as_deref(), Some("3"));
+        assert_eq!(
+            (s.response_tokens, s.max_response_tokens),
+            (Some(5), Some(10))
+        );
+        assert_eq!(s.metadata.unwrap()["lang"], "en");
+    }
+
+    #[test]
+    fn deserialises_with_defaults_and_rejects_unknown_fields() {
+        let s: Sample = serde_json::from_str(r#"{"response": "3"}"#).unwrap();
+        assert_eq!(s.response, "3");
+        assert!(s.reference.is_none() && s.messages.is_empty());
+        assert!(serde_json::from_str::<Sample>(r#"{"respnse": "3"}"#).is_err());
+    }
+}
