@@ -68,6 +68,7 @@ impl GenerateArgs {
             max_new_tokens: self.max_new_tokens,
             stop_token_ids,
             seed: self.seed,
+            suppress_token_ids: Vec::new(),
         }
     }
 }

@@ -6,6 +6,7 @@ use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 
 use crate::model::Qwen3Vl;
+use crate::nn::MASK_VALUE;
 
 /// Rows per chunk so one chunk's logits stay near `budget` floats (at least one row).
 pub fn chunk_rows(vocab: usize, budget: usize) -> usize {
@@ -34,12 +35,37 @@ impl<B: Backend> Qwen3Vl<B> {
         temperature: f32,
         logits_budget: usize,
     ) -> TokenScores<B> {
+        self.token_scores_suppressed(hidden, targets, temperature, logits_budget, &[])
+    }
+
+    /// [`token_scores`](Self::token_scores) under the distribution that sampling with
+    /// `suppress_token_ids = suppress` draws from: those logits are removed before the
+    /// log-softmax (a suppressed target, which sampling never produces, gets a log-prob near `MASK_VALUE`).
+    pub fn token_scores_suppressed(
+        &self,
+        hidden: Tensor<B, 3>,
+        targets: Tensor<B, 2, Int>,
+        temperature: f32,
+        logits_budget: usize,
+        suppress: &[u32],
+    ) -> TokenScores<B> {
         let [b, l, d] = hidden.dims();
         let rows = b * l;
         let vocab = self.config.text_config.vocab_size;
         let chunk = chunk_rows(vocab, logits_budget);
         let hidden = hidden.reshape([rows, d]);
         let targets = targets.reshape([rows, 1]);
+        let device = hidden.device();
+        let suppressed = (!suppress.is_empty()).then(|| {
+            let mut flags = vec![false; vocab];
+            for &t in suppress {
+                if let Some(f) = flags.get_mut(t as usize) {
+                    *f = true;
+                }
+            }
+            Tensor::<B, 1, Bool>::from_data(TensorData::new(flags, [vocab]), &device)
+                .reshape([1, vocab])
+        });
         let mut logprobs = Vec::new();
         let mut entropy = Vec::new();
         let mut start = 0;
@@ -48,6 +74,9 @@ impl<B: Backend> Qwen3Vl<B> {
             let mut logits = self.language.logits(hidden.clone().narrow(0, start, n));
             if temperature > 0.0 && temperature != 1.0 {
                 logits = logits / temperature as f64;
+            }
+            if let Some(mask) = &suppressed {
+                logits = logits.mask_fill(mask.clone().expand([n, vocab]), MASK_VALUE);
             }
             let log_p = log_softmax(logits, 1);
             logprobs.push(log_p.clone().gather(1, targets.clone().narrow(0, start, n)));

@@ -75,6 +75,30 @@ impl Processor {
         })
     }
 
+    /// Builds a processor from parts held in memory (a tokenizer the caller made, e.g. the
+    /// embedded demo's byte-level one); special-token ids are checked against `config`.
+    pub fn new(
+        tokenizer: Tokenizer,
+        template: ChatTemplate,
+        pixels: VisionPreprocessConfig,
+        config: &Qwen3VlConfig,
+    ) -> Result<Self> {
+        let ids = ConfigTokenIds {
+            image_token_id: Some(config.image_token_id),
+            video_token_id: Some(config.video_token_id),
+            vision_start_token_id: Some(config.vision_start_token_id),
+            vision_end_token_id: Some(config.vision_end_token_id),
+        };
+        let special = SpecialTokens::resolve(&tokenizer, &ids)?;
+        Ok(Self {
+            tokenizer,
+            template,
+            pixels,
+            special,
+            max_prompt_tokens: config.text_config.max_position_embeddings,
+        })
+    }
+
     /// Renders, preprocesses and tokenises one conversation (generation prompt appended).
     pub fn prepare(
         &self,

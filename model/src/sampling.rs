@@ -3,6 +3,9 @@
 //! The behaviour log-prob returned with each token is the log-probability under the
 //! temperature-scaled distribution *before* top-k/top-p truncation (what the learner recomputes
 //! with the same temperature); at temperature 0 (greedy) it is the plain log-softmax.
+//! Suppressed tokens (`suppress_token_ids`, HF's `suppress_tokens`) are removed from the
+//! distribution before anything else: they are never sampled, and the log-probs are those of the
+//! renormalised distribution (the learner scores with the same suppression).
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -22,6 +25,9 @@ pub struct SamplingParams {
     /// Generation ends after emitting any of these (the stop token is kept in the output).
     pub stop_token_ids: Vec<u32>,
     pub seed: u64,
+    /// Tokens that may never be generated (e.g. the vision placeholders, which a response
+    /// cannot contain without being re-read as an image).
+    pub suppress_token_ids: Vec<u32>,
 }
 
 impl Default for SamplingParams {
@@ -33,6 +39,7 @@ impl Default for SamplingParams {
             max_new_tokens: 256,
             stop_token_ids: Vec::new(),
             seed: 0,
+            suppress_token_ids: Vec::new(),
         }
     }
 }
@@ -79,13 +86,23 @@ impl Sampler {
         } else {
             1.0
         };
-        let scaled: Vec<f64> = logits.iter().map(|&x| x as f64 / temperature).collect();
+        let mut scaled: Vec<f64> = logits.iter().map(|&x| x as f64 / temperature).collect();
+        for &token in &params.suppress_token_ids {
+            if let Some(x) = scaled.get_mut(token as usize) {
+                *x = f64::NEG_INFINITY;
+            }
+        }
         let max = scaled.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let log_z = max + scaled.iter().map(|&x| (x - max).exp()).sum::<f64>().ln();
         let logprob = |token: usize| (scaled[token] - log_z) as f32;
 
         if params.temperature == 0.0 {
-            let best = argmax(logits);
+            let best = if params.suppress_token_ids.is_empty() {
+                argmax(logits)
+            } else {
+                let unsuppressed: Vec<f32> = scaled.iter().map(|&x| x as f32).collect();
+                argmax(&unsuppressed)
+            };
             return (best as u32, logprob(best));
         }
         // Most likely first (ties: lower id first). With top-k, partition out the k best before
@@ -145,6 +162,28 @@ mod tests {
         assert_eq!(token, 1);
         let z: f64 = logits.iter().map(|&x| (x as f64).exp()).sum();
         assert!((lp as f64 - (2.0 - z.ln())).abs() < 1e-6);
+    }
+
+    #[test]
+    fn suppressed_tokens_are_never_drawn_and_the_rest_renormalise() {
+        let logits = [0.0f32, 3.0, 1.0, 0.5];
+        let params = SamplingParams {
+            suppress_token_ids: vec![1],
+            ..SamplingParams::default()
+        };
+        let mut s = Sampler::new(3, 0);
+        let kept: f64 = [0.0f64, 1.0, 0.5].iter().map(|x| x.exp()).sum();
+        for _ in 0..200 {
+            let (token, lp) = s.sample(&logits, &params);
+            assert_ne!(token, 1);
+            let expected = (logits[token as usize] as f64) - kept.ln();
+            assert!((lp as f64 - expected).abs() < 1e-6);
+        }
+        let greedy = SamplingParams {
+            suppress_token_ids: vec![1],
+            ..SamplingParams::greedy(1)
+        };
+        assert_eq!(s.sample(&logits, &greedy).0, 2);
     }
 
     #[test]

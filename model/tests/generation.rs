@@ -161,6 +161,7 @@ fn grouped_sampling_is_seeded_and_its_logprobs_match_recomputation() {
         max_new_tokens: 10,
         stop_token_ids: vec![994],
         seed: 42,
+        suppress_token_ids: Vec::new(),
     };
     let group = 4;
     let first = model
