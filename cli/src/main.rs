@@ -2,11 +2,13 @@
 //! log-probs for an inputs file), `generate` (token ids for an inputs file, or text for a
 //! prompt with images / a video) and `convert` (re-save a checkpoint).
 
+mod bench;
 mod chat;
 mod convert;
 mod device;
 mod forward;
 mod generate;
+mod train;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -30,6 +32,10 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Re-save a checkpoint under HF names in another dtype / shard size.
     Convert(convert::ConvertArgs),
+    /// Train: SFT then RL (GSPO, SAPO, ...) on a TOML run config, in one process.
+    Train(train::TrainArgs),
+    /// Measure prefill / decode / training throughput on a random model of a given shape.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> Result<()> {
@@ -43,5 +49,7 @@ fn main() -> Result<()> {
         Command::Forward(args) => forward::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Convert(args) => convert::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }

@@ -9,11 +9,14 @@
 #![warn(missing_docs)]
 
 pub mod advantages;
+pub mod embedded;
 pub mod error;
 pub mod grad_clip;
 pub mod objectives;
+pub mod optim;
 pub mod schedule;
 pub mod tasks;
+pub mod train;
 
 pub use advantages::{AdvantageEstimator, token_advantages};
 pub use error::{LearnerError, Result};

@@ -41,7 +41,19 @@ fn regions(image: &image::RgbImage, rgb: [u8; 3]) -> usize {
 
 #[test]
 fn answers_match_an_independent_pixel_count() {
-    let task = ShapesTask::default();
+    let free = ShapesTask::default();
+    let grid = ShapesTask {
+        grid_cell: 16,
+        min_side: 6,
+        max_side: 12,
+        ..ShapesTask::default()
+    };
+    for task in [free, grid] {
+        answers_match_for(&task);
+    }
+}
+
+fn answers_match_for(task: &ShapesTask) {
     task.validate().unwrap();
     let mut answers: HashMap<String, usize> = HashMap::new();
     for i in 0..300 {

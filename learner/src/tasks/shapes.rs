@@ -30,6 +30,16 @@ pub enum Split {
     Eval,
 }
 
+/// What the question asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ask {
+    /// "How many {colour} squares are there?": the squares of one colour, among distractors.
+    CountColour,
+    /// "How many squares are there?": every square counts (no distractors).
+    CountAll,
+}
+
 /// Task settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -42,6 +52,12 @@ pub struct ShapesTask {
     pub min_side: u32,
     /// Largest square side in pixels.
     pub max_side: u32,
+    /// 0: squares anywhere (1-pixel gaps). `c > 0`: the image is a grid of `c × c` cells and
+    /// each square sits, jittered, inside its own cell. With `c` = patch size × merge size, one
+    /// merged vision token sees at most one whole square, which a tiny model learns quickly.
+    pub grid_cell: u32,
+    /// The question.
+    pub ask: Ask,
 }
 
 impl Default for ShapesTask {
@@ -51,6 +67,8 @@ impl Default for ShapesTask {
             max_shapes: 4,
             min_side: 8,
             max_side: 14,
+            grid_cell: 0,
+            ask: Ask::CountColour,
         }
     }
 }
@@ -83,6 +101,17 @@ impl ShapesTask {
                 self.min_side, self.max_side
             ));
         }
+        if self.grid_cell > 0 {
+            let cells = (self.image_size / self.grid_cell).pow(2);
+            if self.max_side >= self.grid_cell || (cells as usize) < self.max_shapes {
+                return Err(format!(
+                    "grid_cell {} needs max_side < grid_cell and at least max_shapes ({}) cells \
+                     in a {}-pixel image",
+                    self.grid_cell, self.max_shapes, self.image_size
+                ));
+            }
+            return Ok(());
+        }
         // Worst case: every square at max_side plus a 1-pixel gap must fit side by side.
         let per_row = self.image_size / (self.max_side + 1);
         if (per_row * per_row) < self.max_shapes as u32 {
@@ -105,14 +134,33 @@ impl ShapesTask {
         // squares of other colours as distractors (at least one square in every image).
         let asked = rng.random_range(0..COLOURS.len());
         let answer = rng.random_range(0..=self.max_shapes);
-        let distractors = rng.random_range(usize::from(answer == 0)..=self.max_shapes - answer);
-        let colours: Vec<usize> = std::iter::repeat_n(asked, answer)
-            .chain(
-                (0..distractors)
-                    .map(|_| (asked + rng.random_range(1..COLOURS.len())) % COLOURS.len()),
-            )
-            .collect();
+        let distractors = match self.ask {
+            Ask::CountColour => {
+                rng.random_range(usize::from(answer == 0)..=self.max_shapes - answer)
+            }
+            Ask::CountAll => 0,
+        };
+        let own_colour = |rng: &mut ChaCha8Rng| match self.ask {
+            Ask::CountColour => asked,
+            Ask::CountAll => rng.random_range(0..COLOURS.len()),
+        };
+        let mut colours: Vec<usize> = (0..answer).map(|_| own_colour(&mut rng)).collect();
+        for _ in 0..distractors {
+            colours.push((asked + rng.random_range(1..COLOURS.len())) % COLOURS.len());
+        }
         let mut squares: Vec<(u32, u32, u32, usize)> = Vec::with_capacity(colours.len());
+        if self.grid_cell > 0 {
+            let per_row = self.image_size / self.grid_cell;
+            let mut cells: Vec<u32> = (0..per_row * per_row).collect();
+            for &colour in &colours {
+                let cell = cells.swap_remove(rng.random_range(0..cells.len()));
+                let side = rng.random_range(self.min_side..=self.max_side);
+                let slack = self.grid_cell - side;
+                let x = (cell % per_row) * self.grid_cell + rng.random_range(0..slack);
+                let y = (cell / per_row) * self.grid_cell + rng.random_range(0..slack);
+                squares.push((x, y, side, colour));
+            }
+        }
         while squares.len() < colours.len() {
             let side = rng.random_range(self.min_side..=self.max_side);
             let x = rng.random_range(0..=self.image_size - side);
@@ -135,10 +183,13 @@ impl ShapesTask {
         }
         ShapesExample {
             image,
-            question: format!(
-                "How many {} squares are there? Answer with a digit.",
-                COLOURS[asked].0
-            ),
+            question: match self.ask {
+                Ask::CountColour => format!(
+                    "How many {} squares are there? Answer with a digit.",
+                    COLOURS[asked].0
+                ),
+                Ask::CountAll => "How many squares are there? Answer with a digit.".to_string(),
+            },
             answer: answer.to_string(),
             squares,
         }

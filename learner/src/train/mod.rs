@@ -1,0 +1,53 @@
+//! The training loop of `temper train`: SFT, then RL with grouped sampling, rewards and a
+//! policy-gradient objective, evaluations, metrics, checkpoints and exact resume.
+//!
+//! One process holds the policy (on an autodiff backend), samples from a detached copy of it,
+//! and updates it in place: the embedded default. [`Trainer::run`] is the entry point.
+
+pub mod checkpoint;
+pub mod config;
+pub mod metrics_log;
+pub mod observer;
+pub mod plot;
+mod rewarding;
+pub mod rollout;
+pub mod sequences;
+pub mod state;
+mod trainer;
+
+use std::path::PathBuf;
+
+pub use config::{ConfigError, TrainConfig};
+pub use observer::{Observer, Silent};
+pub use state::{Stage, TrainerState};
+pub use trainer::{Outcome, Summary, Trainer};
+
+use crate::error::LearnerError;
+
+/// Errors of a training run.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The config is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Reading or writing a file of the run failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Building, loading, saving or running the model failed.
+    #[error("model: {0}")]
+    Model(String),
+    /// An objective or estimator rejected its inputs.
+    #[error(transparent)]
+    Learner(#[from] LearnerError),
+    /// The run cannot resume from what is in the run directory.
+    #[error("cannot resume: {0}")]
+    Resume(String),
+    /// The reward stack could not be built.
+    #[error("rewards: {0}")]
+    Rewards(String),
+}

@@ -1,0 +1,909 @@
+//! [`Trainer`]: evaluation → SFT → evaluation → RL (with periodic evaluations) → final
+//! evaluation, one step at a time, writing metrics, checkpoints, a summary and a plot.
+//!
+//! Determinism: the model is initialised from the seed, SFT and RL read examples at cursors kept
+//! in the trainer state, and every RL step samples from streams derived from (seed, step); so a
+//! run resumed from a checkpoint repeats exactly what the uninterrupted run did.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use temper_model::chat::{ContentPart, Message};
+use temper_model::processor::{PreparedPrompt, Processor};
+use temper_model::{Qwen3Vl, SamplingParams};
+
+use super::TrainError;
+use super::checkpoint;
+use super::config::{OptimConfig, TaskConfig, TrainConfig};
+use super::metrics_log::MetricsLog;
+use super::observer::Observer;
+use super::plot;
+use super::rewarding::Scorer;
+use super::rollout::{self, Rollout};
+use super::sequences::ResponseBatch;
+use super::state::{Stage, TrainerState};
+use crate::embedded;
+use crate::grad_clip::clip_global_norm;
+use crate::objectives::{Advantages, Aggregation, LossMetrics, PolicyInputs, sft};
+use crate::optim::AdamW;
+use crate::tasks::shapes::{ShapesExample, ShapesTask, Split};
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Every stage ran; the summary was written.
+    Finished(Summary),
+    /// Stopped on request after a step; the checkpoint to resume from.
+    Interrupted {
+        /// The checkpoint written at the stop.
+        checkpoint: PathBuf,
+    },
+}
+
+/// `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// Held-out accuracy of the initial policy.
+    pub eval_accuracy_initial: f64,
+    /// Held-out accuracy after stage 1 (SFT).
+    pub eval_accuracy_after_sft: f64,
+    /// Held-out accuracy at the end.
+    pub eval_accuracy_final: f64,
+    /// Final minus after-SFT accuracy, in points.
+    pub rl_gain_points: f64,
+    /// Wall time of the run (all sessions of a resumed run together).
+    pub wall_seconds: f64,
+    /// The RL objective.
+    pub loss: String,
+    /// The run's seed.
+    pub seed: u64,
+    /// SFT and RL steps run.
+    pub sft_steps: usize,
+    /// RL steps run.
+    pub rl_steps: usize,
+    /// The final checkpoint.
+    pub final_checkpoint: PathBuf,
+}
+
+/// The single-process trainer.
+pub struct Trainer<B: AutodiffBackend> {
+    config: TrainConfig,
+    run_dir: PathBuf,
+    device: B::Device,
+    processor: Processor,
+    task: ShapesTask,
+    model: Qwen3Vl<B>,
+    optimizer: AdamW<B::InnerBackend>,
+    state: TrainerState,
+    scorer: Scorer,
+    log: MetricsLog,
+    stop: Arc<AtomicBool>,
+    observer: Box<dyn Observer>,
+    session_start: Instant,
+    wall_before: f64,
+}
+
+/// One example turned into a prompt.
+struct Prompt {
+    prepared: PreparedPrompt,
+    example: ShapesExample,
+}
+
+impl<B: AutodiffBackend> Trainer<B> {
+    /// Sets up a run in `run_dir`: a fresh one, or (with `resume`) from its latest checkpoint.
+    pub fn new(
+        config: TrainConfig,
+        run_dir: &Path,
+        resume: bool,
+        device: B::Device,
+        stop: Arc<AtomicBool>,
+        observer: Box<dyn Observer>,
+    ) -> Result<Self, TrainError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |e: std::io::Error| TrainError::Io { path, source: e }
+        };
+        let TaskConfig::Shapes(task) = config.task.clone();
+        let scorer = Scorer::new(&config.reward_set())?;
+        std::fs::create_dir_all(run_dir).map_err(io(run_dir))?;
+
+        let resume_from = if resume {
+            let dir = checkpoint::latest(run_dir)?.ok_or_else(|| {
+                TrainError::Resume(format!(
+                    "{} has no checkpoint; start without --resume",
+                    run_dir.display()
+                ))
+            })?;
+            Some(dir)
+        } else {
+            if checkpoint::latest(run_dir)?.is_some() {
+                return Err(TrainError::Resume(format!(
+                    "{} already holds a run; pass --resume to continue it or choose another \
+                     --run-dir",
+                    run_dir.display()
+                )));
+            }
+            None
+        };
+
+        let model_error = |e: temper_model::ModelError| TrainError::Model(e.to_string());
+        let (model, processor, state, optimizer) = match &resume_from {
+            Some(dir) => {
+                let state = checkpoint::read_state(dir)?;
+                if state.seed != config.seed {
+                    return Err(TrainError::Resume(format!(
+                        "the checkpoint was trained with seed {} but the config says {}",
+                        state.seed, config.seed
+                    )));
+                }
+                let model = Qwen3Vl::<B>::load(dir, &device).map_err(model_error)?;
+                let processor =
+                    Processor::from_model_dir(dir, &model.config).map_err(model_error)?;
+                let adamw = stage_optim(&config, state.stage).adamw;
+                let optimizer = AdamW::load(adamw, &dir.join(checkpoint::OPTIMIZER_FILE), &device)?;
+                (model, processor, state, optimizer)
+            }
+            None => {
+                let (model, processor) = if config.model.source == "builtin:tiny" {
+                    let model_config = embedded::tiny_config();
+                    let processor = embedded::tiny_processor(&model_config)?;
+                    let mut init = embedded::InitRange::new(config.seed, &model_config);
+                    let model = Qwen3Vl::<B>::from_source(model_config, &mut init, &device)
+                        .map_err(model_error)?;
+                    (model, processor)
+                } else {
+                    let dir = Path::new(&config.model.source);
+                    let model = Qwen3Vl::<B>::load(dir, &device).map_err(model_error)?;
+                    let processor =
+                        Processor::from_model_dir(dir, &model.config).map_err(model_error)?;
+                    (model, processor)
+                };
+                let state = TrainerState::new(config.seed);
+                let optimizer = AdamW::new(stage_optim(&config, Stage::Sft).adamw);
+                (model, processor, state, optimizer)
+            }
+        };
+        std::fs::write(run_dir.join("config.toml"), config.to_toml())
+            .map_err(io(&run_dir.join("config.toml")))?;
+        let log_path = run_dir.join("metrics.jsonl");
+        let log = MetricsLog::open(&log_path, state.metrics_lines).map_err(io(&log_path))?;
+        Ok(Self {
+            wall_before: state.wall_seconds,
+            config,
+            run_dir: run_dir.to_path_buf(),
+            device,
+            processor,
+            task,
+            model,
+            optimizer,
+            state,
+            scorer,
+            log,
+            stop,
+            observer,
+            session_start: Instant::now(),
+        })
+    }
+
+    /// Where the run stands.
+    pub fn state(&self) -> &TrainerState {
+        &self.state
+    }
+
+    /// Runs to the end, or until the stop flag is raised (then checkpoints and returns).
+    pub fn run(mut self) -> Result<Outcome, TrainError> {
+        if self.state.evaluations.initial.is_none() {
+            let accuracy = self.evaluate("initial")?;
+            self.state.evaluations.initial = Some(accuracy);
+        }
+        if self.state.stage == Stage::Sft {
+            let total = self.config.sft.steps;
+            self.observer.begin("sft", total, self.state.step);
+            while self.state.step < total {
+                self.sft_step()?;
+                if let Some(outcome) = self.after_step(self.config.sft.steps)? {
+                    return Ok(outcome);
+                }
+            }
+            self.observer.end("sft");
+            let accuracy = self.evaluate("after_sft")?;
+            self.state.evaluations.after_sft = Some(accuracy);
+            self.state.stage = Stage::Rl;
+            self.state.step = 0;
+            // Stage 2 starts a fresh optimiser and schedule.
+            self.optimizer = AdamW::new(self.config.rl.optim.adamw);
+            self.checkpoint()?;
+        }
+        if self.state.stage == Stage::Rl {
+            let total = self.config.rl.steps;
+            self.observer.begin("rl", total, self.state.step);
+            while self.state.step < total {
+                self.rl_step()?;
+                let every = self.config.rl.eval_every;
+                if every > 0 && self.state.step % every == 0 && self.state.step < total {
+                    self.evaluate("rl")?;
+                }
+                if let Some(outcome) = self.after_step(total)? {
+                    return Ok(outcome);
+                }
+            }
+            self.observer.end("rl");
+            let accuracy = self.evaluate("final")?;
+            self.state.evaluations.final_ = Some(accuracy);
+            self.state.stage = Stage::Done;
+        }
+        let final_checkpoint = self.checkpoint()?;
+        self.finish(final_checkpoint)
+    }
+
+    /// Checkpoints when due or when asked to stop; returns the outcome if stopping.
+    fn after_step(&mut self, stage_steps: usize) -> Result<Option<Outcome>, TrainError> {
+        let every = self.config.checkpoint.every;
+        let stopping = self.stop.load(Ordering::SeqCst);
+        let due = every > 0 && self.state.step % every == 0 && self.state.step < stage_steps;
+        if !(stopping || due) {
+            return Ok(None);
+        }
+        let dir = self.checkpoint()?;
+        if stopping {
+            self.observer.note(&format!(
+                "interrupted: checkpoint written to {}",
+                dir.display()
+            ));
+            self.write_plot();
+            return Ok(Some(Outcome::Interrupted { checkpoint: dir }));
+        }
+        Ok(None)
+    }
+
+    fn checkpoint(&mut self) -> Result<PathBuf, TrainError> {
+        self.state.wall_seconds = self.wall_seconds();
+        self.state.metrics_lines = self.log.len();
+        let builtin = self.config.model.source == "builtin:tiny";
+        let source = PathBuf::from(&self.config.model.source);
+        let processor_files = move |dir: &Path| -> std::io::Result<()> {
+            if builtin {
+                return embedded::write_processor_files(dir);
+            }
+            for name in [
+                "tokenizer.json",
+                "tokenizer_config.json",
+                "chat_template.jinja",
+                "preprocessor_config.json",
+                "video_preprocessor_config.json",
+            ] {
+                let from = source.join(name);
+                if from.is_file() {
+                    std::fs::copy(&from, dir.join(name))?;
+                }
+            }
+            Ok(())
+        };
+        let dir = checkpoint::save(
+            &self.run_dir,
+            &self.model.valid(),
+            &self.optimizer,
+            &self.state,
+            &self.config.to_toml(),
+            &processor_files,
+            self.config.checkpoint.keep,
+        )?;
+        tracing::info!(checkpoint = %dir.display(), step = self.state.step, "checkpoint written");
+        Ok(dir)
+    }
+
+    fn wall_seconds(&self) -> f64 {
+        self.wall_before + self.session_start.elapsed().as_secs_f64()
+    }
+
+    /// SFT steps first, then RL steps: the x axis of the plot.
+    fn global_step(&self) -> usize {
+        match self.state.stage {
+            Stage::Sft => self.state.step,
+            Stage::Rl | Stage::Done => self.config.sft.steps + self.state.step,
+        }
+    }
+
+    fn prompt(&self, split: Split, index: u64) -> Result<Prompt, TrainError> {
+        let example = self.task.example(self.config.seed, split, index);
+        let messages = [Message::new(
+            "user",
+            vec![
+                ContentPart::Image,
+                ContentPart::text(example.question.clone()),
+            ],
+        )];
+        let prepared = self
+            .processor
+            .prepare(&messages, std::slice::from_ref(&example.image), &[])
+            .map_err(|e| TrainError::Model(e.to_string()))?;
+        Ok(Prompt { prepared, example })
+    }
+
+    /// Greedy answers on the held-out split; records and returns the accuracy.
+    fn evaluate(&mut self, point: &str) -> Result<f64, TrainError> {
+        let eval = self.config.eval.clone();
+        let phase = format!("eval {point}");
+        self.observer.begin(&phase, eval.examples, 0);
+        let policy = self.model.valid();
+        let params = SamplingParams::greedy(eval.max_new_tokens);
+        let params = SamplingParams {
+            stop_token_ids: self.processor.special.eos_ids().to_vec(),
+            suppress_token_ids: self.suppressed_tokens(),
+            ..params
+        };
+        let mut correct = 0usize;
+        let mut start = 0usize;
+        while start < eval.examples {
+            let end = (start + eval.batch_size).min(eval.examples);
+            let prompts = (start..end)
+                .map(|i| self.prompt(Split::Eval, i as u64))
+                .collect::<Result<Vec<_>, _>>()?;
+            let prepared: Vec<PreparedPrompt> =
+                prompts.iter().map(|p| p.prepared.clone()).collect();
+            let inner_device = self.device.clone();
+            let rollouts = rollout::sample(
+                &policy,
+                &self.processor,
+                &prepared,
+                1,
+                &params,
+                &inner_device,
+            )?;
+            correct += rollouts
+                .iter()
+                .filter(|r| answers(&r.text, &prompts[r.prompt].example.answer))
+                .count();
+            let mut note = Map::new();
+            note.insert("done".into(), json!(end));
+            note.insert("accuracy".into(), json!(correct as f64 / end as f64));
+            self.observer.advance(&note);
+            start = end;
+        }
+        self.observer.end(&phase);
+        let accuracy = correct as f64 / eval.examples as f64;
+        let mut record = Map::new();
+        record.insert("stage".into(), json!("eval"));
+        record.insert("step".into(), json!(self.state.step));
+        record.insert("global_step".into(), json!(self.global_step()));
+        record.insert("point".into(), json!(point));
+        record.insert("accuracy".into(), json!(accuracy));
+        record.insert("examples".into(), json!(eval.examples));
+        record.insert("policy_version".into(), json!(self.state.policy_version));
+        self.write_record(record)?;
+        self.observer.note(&format!(
+            "held-out accuracy ({point}): {:.1}%",
+            100.0 * accuracy
+        ));
+        Ok(accuracy)
+    }
+
+    fn write_record(&mut self, record: Map<String, Value>) -> Result<(), TrainError> {
+        let path = self.log.path().to_path_buf();
+        self.log
+            .write(record)
+            .map_err(|source| TrainError::Io { path, source })
+    }
+
+    /// One SFT step: cross-entropy on the reference answer (and the end-of-turn token).
+    fn sft_step(&mut self) -> Result<(), TrainError> {
+        let started = Instant::now();
+        let sft = self.config.sft.clone();
+        let cursor = self.state.sft_cursor;
+        let prompts = (0..sft.batch_size as u64)
+            .map(|i| self.prompt(Split::Train, cursor + i))
+            .collect::<Result<Vec<_>, _>>()?;
+        let im_end = self.processor.special.im_end;
+        let responses: Vec<Vec<u32>> = prompts
+            .iter()
+            .map(|p| {
+                let mut ids = self
+                    .processor
+                    .tokenizer
+                    .encode(&p.example.answer)
+                    .map_err(|e| TrainError::Model(e.to_string()))?;
+                ids.push(im_end);
+                Ok(ids)
+            })
+            .collect::<Result<_, TrainError>>()?;
+        let rows: Vec<(&PreparedPrompt, &[u32])> = prompts
+            .iter()
+            .zip(&responses)
+            .map(|(p, r)| (&p.prepared, r.as_slice()))
+            .collect();
+        let total_tokens: usize = responses.iter().map(Vec::len).sum();
+        let micro = micro_rows(sft.micro_batch_rows, rows.len());
+
+        let mut accumulator = GradientsAccumulator::<Qwen3Vl<B>>::new();
+        let mut loss_sum = 0.0;
+        let mut entropy_sum = 0.0;
+        let mut sequence_tokens = 0usize;
+        for chunk in rows.chunks(micro) {
+            let batch = ResponseBatch::<B>::new(&self.processor, chunk, &self.device)?;
+            sequence_tokens += batch.rows() * batch.batch.seq_len();
+            let scores = batch.scores(&self.model, 1.0, &self.suppressed_tokens())?;
+            let mask = batch.mask(&self.device);
+            entropy_sum += masked_sum(scores.entropy.clone(), mask.clone());
+            let output = sft::cross_entropy(scores.logprobs, mask)?;
+            let weight = output.metrics.tokens as f64 / total_tokens.max(1) as f64;
+            loss_sum += output.metrics.loss * weight;
+            let grads = (output.loss * weight).backward();
+            accumulator.accumulate(&self.model, GradientsParams::from_grads(grads, &self.model));
+        }
+        let optim = sft.optim;
+        let (grad_norm, lr) = self.apply_update(accumulator.grads(), &optim, sft.steps);
+        self.state.sft_cursor += sft.batch_size as u64;
+        self.state.step += 1;
+
+        let seconds = started.elapsed().as_secs_f64();
+        let mut record = self.step_record("sft");
+        record.insert("loss".into(), json!(loss_sum));
+        record.insert(
+            "entropy".into(),
+            json!(entropy_sum / total_tokens.max(1) as f64),
+        );
+        record.insert("grad_norm".into(), json!(grad_norm));
+        record.insert("lr".into(), json!(lr));
+        record.insert("response_tokens".into(), json!(total_tokens));
+        record.insert("seconds".into(), json!(seconds));
+        record.insert(
+            "tokens_per_second".into(),
+            json!(sequence_tokens as f64 / seconds),
+        );
+        self.observer.advance(&record);
+        self.write_record(record)
+    }
+
+    /// Clips, steps the optimiser on the stage's schedule; returns (grad norm, lr).
+    fn apply_update(
+        &mut self,
+        mut grads: GradientsParams,
+        optim: &OptimConfig,
+        stage_updates: usize,
+    ) -> (f64, f64) {
+        let grad_norm = if optim.max_grad_norm > 0.0 {
+            clip_global_norm::<B, _>(&self.model, &mut grads, optim.max_grad_norm)
+        } else {
+            crate::grad_clip::global_grad_norm::<B, _>(&self.model, &grads)
+        };
+        let lr = optim
+            .schedule(stage_updates)
+            .lr_at(self.optimizer.steps() as usize);
+        // burn's `map` consumes the module; the clone shares the parameter buffers.
+        self.model = self.optimizer.step::<B, _>(lr, self.model.clone(), grads);
+        self.state.policy_version += 1;
+        (grad_norm, lr)
+    }
+
+    /// One RL step: sample `G` responses per prompt, score them, compute group advantages and
+    /// apply `epochs × mini_batches` updates.
+    fn rl_step(&mut self) -> Result<(), TrainError> {
+        let started = Instant::now();
+        let rl = self.config.rl.clone();
+        let cursor = self.state.rl_cursor;
+        let prompts = (0..rl.prompts_per_step as u64)
+            .map(|i| self.prompt(Split::Train, cursor + i))
+            .collect::<Result<Vec<_>, _>>()?;
+        let prepared: Vec<PreparedPrompt> = prompts.iter().map(|p| p.prepared.clone()).collect();
+
+        // 1. Sample from the current policy (a detached copy).
+        let policy = self.model.valid();
+        let params = SamplingParams {
+            temperature: rl.temperature,
+            top_p: rl.top_p,
+            top_k: rl.top_k,
+            max_new_tokens: rl.max_new_tokens,
+            stop_token_ids: self.processor.special.eos_ids().to_vec(),
+            seed: self.state.sampling_seed(self.state.step),
+            suppress_token_ids: self.suppressed_tokens(),
+        };
+        let rollouts = rollout::sample(
+            &policy,
+            &self.processor,
+            &prepared,
+            rl.group_size,
+            &params,
+            &self.device,
+        )?;
+        drop(policy);
+        let generation_seconds = started.elapsed().as_secs_f64();
+
+        // 2. Rewards, and advantages within each prompt's group.
+        let scoring_started = Instant::now();
+        let questions: Vec<(&str, &str)> = prompts
+            .iter()
+            .map(|p| (p.example.question.as_str(), p.example.answer.as_str()))
+            .collect();
+        let rewards = self.scorer.score(&rollouts, &questions, rl.max_new_tokens);
+        let estimator = rl
+            .advantage
+            .unwrap_or_else(|| rl.loss.advantage_estimator());
+        let advantages = rewards.advantages(&estimator, rl.group_size)?;
+        let scoring_seconds = scoring_started.elapsed().as_secs_f64();
+
+        // 3. Updates on the rows that were scored (quarantined ones are left out).
+        let learner_started = Instant::now();
+        let trained: Vec<usize> = (0..rollouts.len())
+            .filter(|&i| rewards.total[i].is_some())
+            .collect();
+        let updates_per_step = rl.epochs * rl.mini_batches;
+        let mut stats = UpdateStats::default();
+        let mut sequence_tokens = 0usize;
+        for epoch in 0..rl.epochs {
+            for mini in split_even(&trained, rl.mini_batches) {
+                if mini.is_empty() {
+                    continue;
+                }
+                let measure_mismatch = epoch == 0 && stats.updates == 0;
+                let (grads, tokens) = self.policy_gradient(
+                    &rollouts,
+                    &prompts,
+                    &advantages,
+                    mini,
+                    measure_mismatch,
+                    &mut stats,
+                )?;
+                sequence_tokens += tokens;
+                let (grad_norm, lr) =
+                    self.apply_update(grads, &rl.optim, rl.steps * updates_per_step);
+                stats.grad_norms.push(grad_norm);
+                stats.lr = lr;
+                stats.updates += 1;
+            }
+        }
+        let learner_seconds = learner_started.elapsed().as_secs_f64();
+        self.state.rl_cursor += rl.prompts_per_step as u64;
+        self.state.step += 1;
+
+        let seconds = started.elapsed().as_secs_f64();
+        let generated: usize = rollouts.iter().map(|r| r.tokens.len()).sum();
+        let correct = rollouts
+            .iter()
+            .filter(|r| answers(&r.text, &prompts[r.prompt].example.answer))
+            .count();
+        let mut record = self.step_record("rl");
+        rewards.write_metrics(&mut record);
+        record.insert(
+            "train_accuracy".into(),
+            json!(correct as f64 / rollouts.len() as f64),
+        );
+        write_advantage_stats(&mut record, &advantages, &trained);
+        stats.write(&mut record, &rl.loss);
+        record.insert(
+            "response_length_mean".into(),
+            json!(generated as f64 / rollouts.len() as f64),
+        );
+        record.insert(
+            "stopped_fraction".into(),
+            json!(rollouts.iter().filter(|r| r.stopped).count() as f64 / rollouts.len() as f64),
+        );
+        record.insert("seconds".into(), json!(seconds));
+        record.insert(
+            "generated_tokens_per_second".into(),
+            json!(generated as f64 / generation_seconds),
+        );
+        record.insert(
+            "tokens_per_second".into(),
+            json!(sequence_tokens as f64 / learner_seconds),
+        );
+        record.insert(
+            "time_share_generation".into(),
+            json!(generation_seconds / seconds),
+        );
+        record.insert("time_share_reward".into(), json!(scoring_seconds / seconds));
+        record.insert("time_share_update".into(), json!(learner_seconds / seconds));
+        self.observer.advance(&record);
+        self.write_record(record)
+    }
+
+    /// Accumulated policy gradient of one mini-batch (`rows`), micro-batch by micro-batch;
+    /// returns the gradients and the tokens processed.
+    fn policy_gradient(
+        &mut self,
+        rollouts: &[Rollout],
+        prompts: &[Prompt],
+        advantages: &[f32],
+        rows: &[usize],
+        measure_mismatch: bool,
+        stats: &mut UpdateStats,
+    ) -> Result<(GradientsParams, usize), TrainError> {
+        let rl = &self.config.rl;
+        let loss = rl.loss;
+        let aggregation = loss.aggregation();
+        let micro = micro_rows(rl.micro_batch_rows, rows.len());
+        // Each micro-batch's loss is weighted by its share of what the objective averages over.
+        let share = |chunk: &[usize]| -> f64 {
+            let count = |set: &[usize], f: &dyn Fn(usize) -> usize| -> usize {
+                set.iter().map(|&i| f(rollouts[i].tokens.len())).sum()
+            };
+            match aggregation {
+                Aggregation::SeqMeanTokenMean => {
+                    let nonempty = |n: usize| usize::from(n > 0);
+                    count(chunk, &nonempty) as f64 / count(rows, &nonempty).max(1) as f64
+                }
+                Aggregation::TokenMean => {
+                    count(chunk, &|n| n) as f64 / count(rows, &|n| n).max(1) as f64
+                }
+                Aggregation::TokenSumNorm { .. } => chunk.len() as f64 / rows.len() as f64,
+            }
+        };
+        let mut accumulator = GradientsAccumulator::<Qwen3Vl<B>>::new();
+        let mut tokens = 0usize;
+        for chunk in rows.chunks(micro) {
+            let pairs: Vec<(&PreparedPrompt, &[u32])> = chunk
+                .iter()
+                .map(|&i| {
+                    let r = &rollouts[i];
+                    (&prompts[r.prompt].prepared, r.tokens.as_slice())
+                })
+                .collect();
+            let batch = ResponseBatch::<B>::new(&self.processor, &pairs, &self.device)?;
+            tokens += batch.rows() * batch.batch.seq_len();
+            let scores = batch.scores(&self.model, rl.temperature, &self.suppressed_tokens())?;
+            let mask = batch.mask(&self.device);
+            let behaviour: Vec<&[f32]> = chunk
+                .iter()
+                .map(|&i| rollouts[i].logprobs.as_slice())
+                .collect();
+            let old_logprobs = batch.align(&behaviour, 0.0, &self.device);
+            stats.entropy_sum += masked_sum(scores.entropy.clone(), mask.clone());
+            stats.entropy_tokens += chunk
+                .iter()
+                .map(|&i| rollouts[i].tokens.len())
+                .sum::<usize>();
+            if measure_mismatch {
+                stats.record_mismatch(
+                    scores.logprobs.clone().detach(),
+                    old_logprobs.clone(),
+                    mask.clone(),
+                );
+            }
+            let chunk_advantages: Vec<f32> = chunk.iter().map(|&i| advantages[i]).collect();
+            let n = chunk_advantages.len();
+            let advantages =
+                Tensor::<B, 1>::from_data(TensorData::new(chunk_advantages, [n]), &self.device);
+            let output = loss.compute(PolicyInputs {
+                logprobs: scores.logprobs,
+                old_logprobs,
+                ref_logprobs: None,
+                advantages: Advantages::Sequence(advantages),
+                mask,
+            })?;
+            let weight = share(chunk);
+            stats.add(&output.metrics, weight);
+            let grads = (output.loss * weight).backward();
+            accumulator.accumulate(&self.model, GradientsParams::from_grads(grads, &self.model));
+        }
+        Ok((accumulator.grads(), tokens))
+    }
+
+    /// Tokens the policy may not emit: the vision placeholders, which a response cannot hold
+    /// without being re-read as an image (sampling and the learner's scoring both remove them).
+    fn suppressed_tokens(&self) -> Vec<u32> {
+        let s = &self.processor.special;
+        vec![s.vision_start, s.vision_end, s.image_pad, s.video_pad]
+    }
+
+    fn step_record(&self, stage: &str) -> Map<String, Value> {
+        let mut record = Map::new();
+        record.insert("stage".into(), json!(stage));
+        record.insert("step".into(), json!(self.state.step));
+        record.insert("global_step".into(), json!(self.global_step()));
+        record.insert("policy_version".into(), json!(self.state.policy_version));
+        record
+    }
+
+    fn write_plot(&self) {
+        let path = self.run_dir.join("progress.svg");
+        if let Err(message) = plot::draw(self.log.records(), &path) {
+            tracing::warn!(%message, "could not draw the progress plot");
+        }
+    }
+
+    fn finish(mut self, final_checkpoint: PathBuf) -> Result<Outcome, TrainError> {
+        let evaluations = self.state.evaluations;
+        let wall_seconds = self.wall_seconds();
+        let initial = evaluations.initial.unwrap_or(f64::NAN);
+        let after_sft = evaluations.after_sft.unwrap_or(initial);
+        let final_ = evaluations.final_.unwrap_or(after_sft);
+        let summary = Summary {
+            eval_accuracy_initial: initial,
+            eval_accuracy_after_sft: after_sft,
+            eval_accuracy_final: final_,
+            rl_gain_points: 100.0 * (final_ - after_sft),
+            wall_seconds,
+            loss: self.config.rl.loss.kind().to_string(),
+            seed: self.config.seed,
+            sft_steps: self.config.sft.steps,
+            rl_steps: self.config.rl.steps,
+            final_checkpoint,
+        };
+        let path = self.run_dir.join("summary.json");
+        let text = serde_json::to_string_pretty(&summary).expect("summary serialises");
+        std::fs::write(&path, text).map_err(|source| TrainError::Io { path, source })?;
+        self.write_plot();
+        self.observer.note(&format!(
+            "done in {:.0} s: held-out accuracy {:.1}% → {:.1}% (after SFT) → {:.1}% (final)",
+            wall_seconds,
+            100.0 * initial,
+            100.0 * after_sft,
+            100.0 * final_
+        ));
+        Ok(Outcome::Finished(summary))
+    }
+}
+
+/// The optimiser settings of `stage`.
+fn stage_optim(config: &TrainConfig, stage: Stage) -> OptimConfig {
+    match stage {
+        Stage::Sft => config.sft.optim,
+        Stage::Rl | Stage::Done => config.rl.optim,
+    }
+}
+
+/// Whether a response answers `reference` exactly (surrounding whitespace ignored): the
+/// held-out accuracy and the training accuracy use the same strict rule as `exact_match`.
+fn answers(response: &str, reference: &str) -> bool {
+    response.trim() == reference.trim()
+}
+
+/// Rows per micro-batch: `configured`, or all `rows` when 0.
+fn micro_rows(configured: usize, rows: usize) -> usize {
+    if configured == 0 {
+        rows.max(1)
+    } else {
+        configured
+    }
+}
+
+/// Splits `items` into `parts` contiguous, near-equal slices.
+fn split_even(items: &[usize], parts: usize) -> Vec<&[usize]> {
+    let parts = parts.max(1);
+    let base = items.len() / parts;
+    let extra = items.len() % parts;
+    let mut out = Vec::with_capacity(parts);
+    let mut start = 0;
+    for p in 0..parts {
+        let len = base + usize::from(p < extra);
+        out.push(&items[start..start + len]);
+        start += len;
+    }
+    out
+}
+
+/// Sum of `values` where `mask` is 1, read to the host.
+fn masked_sum<B: Backend>(values: Tensor<B, 2>, mask: Tensor<B, 2>) -> f64 {
+    (values.detach() * mask).sum().into_scalar().elem::<f64>()
+}
+
+fn write_advantage_stats(record: &mut Map<String, Value>, advantages: &[f32], rows: &[usize]) {
+    if rows.is_empty() {
+        return;
+    }
+    let values: Vec<f64> = rows.iter().map(|&i| f64::from(advantages[i])).collect();
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    let zero = values.iter().filter(|v| **v == 0.0).count() as f64 / n;
+    record.insert("advantage_mean".into(), json!(mean));
+    record.insert("advantage_std".into(), json!(var.sqrt()));
+    record.insert(
+        "advantage_min".into(),
+        json!(values.iter().copied().fold(f64::INFINITY, f64::min)),
+    );
+    record.insert(
+        "advantage_max".into(),
+        json!(values.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
+    );
+    record.insert("advantage_zero_fraction".into(), json!(zero));
+}
+
+/// Loss metrics of a step's updates, combined.
+#[derive(Default)]
+struct UpdateStats {
+    updates: usize,
+    lr: f64,
+    grad_norms: Vec<f64>,
+    /// Σ weight · value per metric, and Σ weight, over micro-batches.
+    weighted: Vec<(&'static str, f64, f64)>,
+    ratio_min: Option<f64>,
+    ratio_max: Option<f64>,
+    entropy_sum: f64,
+    entropy_tokens: usize,
+    mismatch_sum: f64,
+    mismatch_max: f64,
+    mismatch_tokens: f64,
+}
+
+impl UpdateStats {
+    fn add(&mut self, metrics: &LossMetrics, weight: f64) {
+        let mut push = |name: &'static str, value: Option<f64>| {
+            let Some(value) = value else { return };
+            match self.weighted.iter_mut().find(|(n, _, _)| *n == name) {
+                Some(entry) => {
+                    entry.1 += weight * value;
+                    entry.2 += weight;
+                }
+                None => self.weighted.push((name, weight * value, weight)),
+            }
+        };
+        push("loss", Some(metrics.loss));
+        push("pg_loss", Some(metrics.pg_loss));
+        push("clip_fraction", metrics.clip_fraction);
+        push("sapo_gate_mean", metrics.gate_weight_mean);
+        push("ratio_mean", metrics.ratio_mean);
+        push("seq_ratio_mean", metrics.seq_ratio_mean);
+        push("approx_kl", metrics.approx_kl);
+        push("kl", metrics.kl);
+        if let Some(v) = metrics.ratio_min {
+            self.ratio_min = Some(self.ratio_min.map_or(v, |m| m.min(v)));
+        }
+        if let Some(v) = metrics.ratio_max {
+            self.ratio_max = Some(self.ratio_max.map_or(v, |m| m.max(v)));
+        }
+    }
+
+    /// Train/inference mismatch: `|log π_learner − log π_behaviour|` on trained tokens, before
+    /// any update of the step (the learner's copy and the sampler's are the same weights).
+    fn record_mismatch<B: Backend>(
+        &mut self,
+        learner: Tensor<B, 2>,
+        behaviour: Tensor<B, 2>,
+        mask: Tensor<B, 2>,
+    ) {
+        let diff = (learner - behaviour).abs() * mask.clone();
+        let values = Tensor::cat(vec![diff.clone().sum(), diff.max(), mask.sum()], 0)
+            .into_data()
+            .iter::<f64>()
+            .collect::<Vec<_>>();
+        self.mismatch_sum += values[0];
+        self.mismatch_max = self.mismatch_max.max(values[1]);
+        self.mismatch_tokens += values[2];
+    }
+
+    fn write(&self, record: &mut Map<String, Value>, loss: &crate::objectives::PolicyLoss) {
+        record.insert("loss_kind".into(), json!(loss.kind()));
+        for (name, sum, weight) in &self.weighted {
+            if *weight > 0.0 {
+                // Micro-batch weights sum to 1 per update: divide by the updates to average them.
+                record.insert((*name).into(), json!(sum / weight));
+            }
+        }
+        if let Some(v) = self.ratio_min {
+            record.insert("ratio_min".into(), json!(v));
+        }
+        if let Some(v) = self.ratio_max {
+            record.insert("ratio_max".into(), json!(v));
+        }
+        if !self.grad_norms.is_empty() {
+            let n = self.grad_norms.len() as f64;
+            record.insert(
+                "grad_norm".into(),
+                json!(self.grad_norms.iter().sum::<f64>() / n),
+            );
+        }
+        record.insert("lr".into(), json!(self.lr));
+        record.insert("updates".into(), json!(self.updates));
+        if self.entropy_tokens > 0 {
+            record.insert(
+                "entropy".into(),
+                json!(self.entropy_sum / self.entropy_tokens as f64),
+            );
+        }
+        if self.mismatch_tokens > 0.0 {
+            record.insert(
+                "logprob_mismatch_mean".into(),
+                json!(self.mismatch_sum / self.mismatch_tokens),
+            );
+            record.insert("logprob_mismatch_max".into(), json!(self.mismatch_max));
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! End-to-end tests of `temper train` on the CPU: a short run of the embedded default writes
+//! everything a user looks at; a bad config fails before any work with the key named; Ctrl-C
+//! finishes the step, checkpoints, and the run resumes to the end.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn tiny_config() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny.toml")
+}
+
+/// Overrides that shrink the embedded default to a few seconds.
+const SHORT: [&str; 10] = [
+    "sft.steps=3",
+    "sft.batch_size=8",
+    "rl.steps=3",
+    "rl.prompts_per_step=2",
+    "rl.group_size=4",
+    "rl.eval_every=2",
+    "eval.examples=8",
+    "eval.batch_size=8",
+    "sft.optim.warmup_steps=1",
+    "rl.optim.warmup_steps=1",
+];
+
+fn train_command(run_dir: &Path, extra: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_temper"));
+    command
+        .arg("train")
+        .arg("--config")
+        .arg(tiny_config())
+        .arg("--run-dir")
+        .arg(run_dir)
+        .arg("--no-progress");
+    for s in SHORT.iter().chain(extra) {
+        command.arg("--set").arg(s);
+    }
+    command
+}
+
+fn run(command: &mut Command) -> Output {
+    command.output().expect("temper runs")
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn short_run_writes_metrics_summary_plot_and_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let out = run(&mut train_command(&run_dir, &[]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+
+    let summary = read_json(&run_dir.join("summary.json"));
+    for key in [
+        "eval_accuracy_initial",
+        "eval_accuracy_after_sft",
+        "eval_accuracy_final",
+        "wall_seconds",
+    ] {
+        assert!(summary[key].is_number(), "summary lacks {key}: {summary}");
+    }
+    let metrics = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap();
+    let records: Vec<Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let count = |stage: &str| records.iter().filter(|r| r["stage"] == stage).count();
+    assert_eq!(count("sft"), 3);
+    assert_eq!(count("rl"), 3);
+    // initial, after SFT, one periodic (after RL step 2), final
+    assert_eq!(count("eval"), 4);
+    for r in &records {
+        assert!(r["step"].is_u64(), "record without step: {r}");
+    }
+    let rl = records.iter().find(|r| r["stage"] == "rl").unwrap();
+    for key in [
+        "loss",
+        "reward_mean",
+        "reward_std",
+        "advantage_mean",
+        "clip_fraction",
+        "ratio_mean",
+        "seq_ratio_mean",
+        "entropy",
+        "approx_kl",
+        "grad_norm",
+        "lr",
+        "response_length_mean",
+        "tokens_per_second",
+        "logprob_mismatch_mean",
+    ] {
+        assert!(rl[key].is_number(), "rl record lacks {key}: {rl}");
+    }
+    // Sampling and the learner see the same weights: log-probs agree.
+    assert!(rl["logprob_mismatch_max"].as_f64().unwrap() < 1e-3, "{rl}");
+    let svg = std::fs::read_to_string(run_dir.join("progress.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("held-out accuracy"));
+    let latest = std::fs::read_to_string(run_dir.join("checkpoints/latest")).unwrap();
+    let checkpoint = run_dir.join("checkpoints").join(latest.trim());
+    for file in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "optimizer.safetensors",
+        "trainer_state.json",
+    ] {
+        assert!(checkpoint.join(file).is_file(), "checkpoint lacks {file}");
+    }
+
+    // The final checkpoint is a model `temper generate` loads.
+    let out = Command::new(env!("CARGO_BIN_EXE_temper"))
+        .args(["generate", "--model"])
+        .arg(&checkpoint)
+        .args([
+            "--prompt",
+            "How many red squares are there?",
+            "--max-new-tokens",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A second run into the same directory without --resume is refused.
+    let out = run(&mut train_command(&run_dir, &[]));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--resume"));
+}
+
+#[test]
+fn bad_config_fails_before_any_work_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    for (set, needle) in [
+        ("rl.group_size=1", "rl.group_size"),
+        ("rl.unknown_knob=3", "unknown_knob"),
+        ("rl.steps=\"ten\"", "steps"),
+    ] {
+        let out = run(&mut train_command(&run_dir, &[set]));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{set} accepted");
+        assert!(stderr.contains(needle), "{set}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(!run_dir.exists(), "work started despite a bad config");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_checkpoints_and_the_run_resumes_to_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    // Long enough that the interrupt lands mid-run.
+    let mut child = train_command(&run_dir, &["rl.steps=30"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let metrics = run_dir.join("metrics.jsonl");
+    let started = Instant::now();
+    // Wait until RL steps are being written, then interrupt.
+    loop {
+        let text = std::fs::read_to_string(&metrics).unwrap_or_default();
+        if text.contains("\"stage\":\"rl\"") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(300), "no RL step");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("--resume"), "{stderr}");
+    let latest = std::fs::read_to_string(run_dir.join("checkpoints/latest")).unwrap();
+    assert!(latest.starts_with("rl-"), "{latest}");
+
+    let out = run(train_command(&run_dir, &["rl.steps=30"]).arg("--resume"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let summary = read_json(&run_dir.join("summary.json"));
+    assert_eq!(summary["rl_steps"], 30);
+    let records: Vec<Value> = std::fs::read_to_string(&metrics)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let rl_steps: Vec<u64> = records
+        .iter()
+        .filter(|r| r["stage"] == "rl")
+        .map(|r| r["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        rl_steps,
+        (1..=30).collect::<Vec<u64>>(),
+        "each step once, none lost"
+    );
+}
