@@ -53,9 +53,8 @@ impl Observer for StopAfter {
 
 /// metrics.jsonl without the fields that measure time.
 fn metrics(run_dir: &Path) -> Vec<Map<String, Value>> {
-    let timing = |key: &str| {
-        key == "seconds" || key.contains("per_second") || key.starts_with("time_share")
-    };
+    let timing =
+        |key: &str| key == "seconds" || key.contains("per_second") || key.starts_with("time_share");
     std::fs::read_to_string(run_dir.join("metrics.jsonl"))
         .unwrap()
         .lines()
@@ -69,7 +68,12 @@ fn metrics(run_dir: &Path) -> Vec<Map<String, Value>> {
         .collect()
 }
 
-fn run(run_dir: &Path, resume: bool, observer: Box<dyn Observer>, stop: Arc<AtomicBool>) -> Outcome {
+fn run(
+    run_dir: &Path,
+    resume: bool,
+    observer: Box<dyn Observer>,
+    stop: Arc<AtomicBool>,
+) -> Outcome {
     let device = Default::default();
     Trainer::<B>::new(config(), run_dir, resume, device, stop, observer)
         .unwrap()
@@ -98,7 +102,10 @@ fn resumed_runs_repeat_the_uninterrupted_run_exactly() {
         let Outcome::Interrupted { checkpoint } = outcome else {
             panic!("the run should stop in {stage}");
         };
-        assert!(checkpoint.ends_with(format!("{stage}-{after:06}")), "{checkpoint:?}");
+        assert!(
+            checkpoint.ends_with(format!("{stage}-{after:06}")),
+            "{checkpoint:?}"
+        );
         let outcome = run(&run_dir, true, Box::new(Silent), Arc::default());
         assert!(matches!(outcome, Outcome::Finished(_)));
         let resumed = metrics(&run_dir);
