@@ -162,7 +162,7 @@ fn ctrl_c_checkpoints_and_the_run_resumes_to_the_end() {
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("run");
     // Long enough that the interrupt lands mid-run.
-    let mut child = train_command(&run_dir, &["rl.steps=30"])
+    let child = train_command(&run_dir, &["rl.steps=30"])
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()

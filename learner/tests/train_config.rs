@@ -25,14 +25,14 @@ fn shipped_config_parses_and_overrides_apply() {
     assert_eq!(config.rl.loss.kind(), "gspo");
     let config = load(&[
         "rl.loss.kind=sapo",
-        "rl.steps=7",
+        "rl.steps=17",
         "sft.optim.lr=5e-3",
         "seed=3",
         "rewards.0.weight=2.0",
     ])
     .unwrap();
     assert_eq!(config.rl.loss.kind(), "sapo");
-    assert_eq!(config.rl.steps, 7);
+    assert_eq!(config.rl.steps, 17);
     assert_eq!(config.sft.optim.lr, 5e-3);
     assert_eq!(config.seed, 3);
     // The written form reads back to the same config.

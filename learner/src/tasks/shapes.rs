@@ -101,8 +101,8 @@ impl ShapesTask {
                 self.min_side, self.max_side
             ));
         }
-        if self.grid_cell > 0 {
-            let cells = (self.image_size / self.grid_cell).pow(2);
+        if let Some(per_row) = self.image_size.checked_div(self.grid_cell) {
+            let cells = per_row.pow(2);
             if self.max_side >= self.grid_cell || (cells as usize) < self.max_shapes {
                 return Err(format!(
                     "grid_cell {} needs max_side < grid_cell and at least max_shapes ({}) cells \
@@ -149,8 +149,7 @@ impl ShapesTask {
             colours.push((asked + rng.random_range(1..COLOURS.len())) % COLOURS.len());
         }
         let mut squares: Vec<(u32, u32, u32, usize)> = Vec::with_capacity(colours.len());
-        if self.grid_cell > 0 {
-            let per_row = self.image_size / self.grid_cell;
+        if let Some(per_row) = self.image_size.checked_div(self.grid_cell) {
             let mut cells: Vec<u32> = (0..per_row * per_row).collect();
             for &colour in &colours {
                 let cell = cells.swap_remove(rng.random_range(0..cells.len()));

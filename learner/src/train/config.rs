@@ -315,7 +315,7 @@ impl TrainConfig {
                 ));
             }
             let rows = rl.prompts_per_step * rl.group_size;
-            if rows % rl.mini_batches != 0 {
+            if !rows.is_multiple_of(rl.mini_batches) {
                 return Err(invalid(
                     "rl.mini_batches",
                     rl.mini_batches,

@@ -228,7 +228,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             while self.state.step < total {
                 self.rl_step()?;
                 let every = self.config.rl.eval_every;
-                if every > 0 && self.state.step % every == 0 && self.state.step < total {
+                if every > 0 && self.state.step.is_multiple_of(every) && self.state.step < total {
                     self.evaluate("rl")?;
                 }
                 if let Some(outcome) = self.after_step(total)? {
@@ -248,7 +248,8 @@ impl<B: AutodiffBackend> Trainer<B> {
     fn after_step(&mut self, stage_steps: usize) -> Result<Option<Outcome>, TrainError> {
         let every = self.config.checkpoint.every;
         let stopping = self.stop.load(Ordering::SeqCst);
-        let due = every > 0 && self.state.step % every == 0 && self.state.step < stage_steps;
+        let due =
+            every > 0 && self.state.step.is_multiple_of(every) && self.state.step < stage_steps;
         if !(stopping || due) {
             return Ok(None);
         }
