@@ -26,7 +26,7 @@ use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 use temper_model::safetensors_io::{HostTensor, SafetensorsFile, write_safetensors};
 
-use crate::error::{LearnerError, Result};
+use crate::error::{LearnerError, Result, non_negative, positive};
 
 /// AdamW hyper-parameters (defaults: PyTorch's, with weight decay 0.01).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -70,22 +70,8 @@ impl AdamWConfig {
         };
         unit("beta1", self.beta1)?;
         unit("beta2", self.beta2)?;
-        if !(self.eps > 0.0 && self.eps.is_finite()) {
-            return Err(LearnerError::config(
-                section,
-                "eps",
-                self.eps,
-                "must be > 0",
-            ));
-        }
-        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
-            return Err(LearnerError::config(
-                section,
-                "weight_decay",
-                self.weight_decay,
-                "must be ≥ 0",
-            ));
-        }
+        positive(section, "eps", self.eps)?;
+        non_negative(section, "weight_decay", self.weight_decay)?;
         Ok(())
     }
 }

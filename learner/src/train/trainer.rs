@@ -84,6 +84,9 @@ pub struct Trainer<B: AutodiffBackend> {
     optimizer: AdamW<B::InnerBackend>,
     state: TrainerState,
     scorer: Scorer,
+    /// Tokens the policy may not emit: the vision placeholders, which a response cannot hold
+    /// without being re-read as an image (sampling and the learner's scoring both remove them).
+    suppressed: Vec<u32>,
     log: MetricsLog,
     stop: Arc<AtomicBool>,
     observer: Box<dyn Observer>,
@@ -175,8 +178,16 @@ impl<B: AutodiffBackend> Trainer<B> {
             .map_err(io(&run_dir.join("config.toml")))?;
         let log_path = run_dir.join("metrics.jsonl");
         let log = MetricsLog::open(&log_path, state.metrics_lines).map_err(io(&log_path))?;
+        let special = &processor.special;
+        let suppressed = vec![
+            special.vision_start,
+            special.vision_end,
+            special.image_pad,
+            special.video_pad,
+        ];
         Ok(Self {
             wall_before: state.wall_seconds,
+            suppressed,
             config,
             run_dir: run_dir.to_path_buf(),
             device,
@@ -338,7 +349,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let params = SamplingParams::greedy(eval.max_new_tokens);
         let params = SamplingParams {
             stop_token_ids: self.processor.special.eos_ids().to_vec(),
-            suppress_token_ids: self.suppressed_tokens(),
+            suppress_token_ids: self.suppressed.clone(),
             ..params
         };
         let mut correct = 0usize;
@@ -350,14 +361,13 @@ impl<B: AutodiffBackend> Trainer<B> {
                 .collect::<Result<Vec<_>, _>>()?;
             let prepared: Vec<PreparedPrompt> =
                 prompts.iter().map(|p| p.prepared.clone()).collect();
-            let inner_device = self.device.clone();
             let rollouts = rollout::sample(
                 &policy,
                 &self.processor,
                 &prepared,
                 1,
                 &params,
-                &inner_device,
+                &self.device,
             )?;
             correct += rollouts
                 .iter()
@@ -430,7 +440,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         for chunk in rows.chunks(micro) {
             let batch = ResponseBatch::<B>::new(&self.processor, chunk, &self.device)?;
             sequence_tokens += batch.rows() * batch.batch.seq_len();
-            let scores = batch.scores(&self.model, 1.0, &self.suppressed_tokens())?;
+            let scores = batch.scores(&self.model, 1.0, &self.suppressed)?;
             let mask = batch.mask(&self.device);
             entropy_sum += masked_sum(scores.entropy.clone(), mask.clone());
             let output = sft::cross_entropy(scores.logprobs, mask)?;
@@ -504,7 +514,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             max_new_tokens: rl.max_new_tokens,
             stop_token_ids: self.processor.special.eos_ids().to_vec(),
             seed: self.state.sampling_seed(self.state.step),
-            suppress_token_ids: self.suppressed_tokens(),
+            suppress_token_ids: self.suppressed.clone(),
         };
         let rollouts = rollout::sample(
             &policy,
@@ -648,7 +658,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                 .collect();
             let batch = ResponseBatch::<B>::new(&self.processor, &pairs, &self.device)?;
             tokens += batch.rows() * batch.batch.seq_len();
-            let scores = batch.scores(&self.model, rl.temperature, &self.suppressed_tokens())?;
+            let scores = batch.scores(&self.model, rl.temperature, &self.suppressed)?;
             let mask = batch.mask(&self.device);
             let behaviour: Vec<&[f32]> = chunk
                 .iter()
@@ -684,13 +694,6 @@ impl<B: AutodiffBackend> Trainer<B> {
             accumulator.accumulate(&self.model, GradientsParams::from_grads(grads, &self.model));
         }
         Ok((accumulator.grads(), tokens))
-    }
-
-    /// Tokens the policy may not emit: the vision placeholders, which a response cannot hold
-    /// without being re-read as an image (sampling and the learner's scoring both remove them).
-    fn suppressed_tokens(&self) -> Vec<u32> {
-        let s = &self.processor.special;
-        vec![s.vision_start, s.vision_end, s.image_pad, s.video_pad]
     }
 
     fn step_record(&self, stage: &str) -> Map<String, Value> {
