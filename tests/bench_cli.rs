@@ -2,20 +2,10 @@
 //! runs, the JSON holds positive finite throughputs and the wall-clock window of each case, the
 //! table is printed, bf16 works, and bad settings are clear errors.
 
-use std::process::{Command, Output};
+mod common;
 
+use common::{stderr, temper};
 use serde_json::Value;
-
-fn temper(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_temper"))
-        .args(args)
-        .output()
-        .expect("temper runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 const TINY: [&str; 22] = [
     "bench",

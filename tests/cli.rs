@@ -2,9 +2,12 @@
 //! golden fixtures, the prompt path with a byte-level tokenizer, and bad input of every kind
 //! giving a clear error (non-zero exit, message naming the input), never a panic.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{stderr, temper};
 use temper_model::safetensors_io::{HostTensor, SafetensorsFile, write_safetensors};
 use temper_model::tokenizer::{QWEN_SPECIAL_TOKENS, byte_level_tokenizer_json};
 
@@ -12,17 +15,6 @@ fn data(fixture: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("model/tests/data")
         .join(fixture)
-}
-
-fn temper(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_temper"))
-        .args(args)
-        .output()
-        .expect("temper runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// A failed run with a clear message (no panic backtrace).
