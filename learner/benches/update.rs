@@ -14,7 +14,7 @@ use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
-use temper_learner::embedded::{self, InitRange};
+use temper_learner::embedded;
 use temper_learner::objectives::{Advantages, PolicyInputs, PolicyLoss};
 use temper_learner::optim::{AdamW, AdamWConfig};
 use temper_learner::tasks::shapes::{ShapesTask, Split};
@@ -102,8 +102,7 @@ fn main() {
 fn run(name: &str, config: Qwen3VlConfig, repeats: usize) {
     let device = Default::default();
     let processor = embedded::tiny_processor(&config).unwrap();
-    let mut init = InitRange::new(0, &config);
-    let mut model = Qwen3Vl::<B>::from_source(config, &mut init, &device).unwrap();
+    let mut model = Qwen3Vl::<B>::random(config, 0, &device).unwrap();
     let task = ShapesTask {
         grid_cell: 16,
         min_side: 12,

@@ -113,9 +113,15 @@ impl<B: Backend> Qwen3Vl<B> {
         Self::from_source(config, &mut checkpoint, device)
     }
 
-    /// Seeded random weights (tiny models, benchmarks).
+    /// Seeded random weights (tiny models, benchmarks), with the text config's
+    /// `initializer_range` as the standard deviation when it has one (HF's `_init_weights`).
     pub fn random(config: Qwen3VlConfig, seed: u64, device: &B::Device) -> Result<Self> {
-        Self::from_source(config, &mut RandomInit { seed }, device)
+        let std = config
+            .text_config
+            .extra
+            .get("initializer_range")
+            .and_then(serde_json::Value::as_f64);
+        Self::from_source(config, &mut RandomInit { seed, std }, device)
     }
 
     /// All parameters under their HF names (what `state_dict()` would hold).

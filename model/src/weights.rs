@@ -139,6 +139,9 @@ impl TensorSource for Checkpoint {
 /// Each tensor's stream is keyed by its name, so values do not depend on load order.
 pub struct RandomInit {
     pub seed: u64,
+    /// Standard deviation of every normally initialised tensor (HF's `initializer_range`);
+    /// `None` keeps the loader's default (0.02).
+    pub std: Option<f64>,
 }
 
 impl TensorSource for RandomInit {
@@ -147,7 +150,8 @@ impl TensorSource for RandomInit {
         Ok(match init {
             Init::Ones => vec![1.0; n],
             Init::Zeros => vec![0.0; n],
-            Init::Normal(std) => {
+            Init::Normal(default_std) => {
+                let std = self.std.unwrap_or(default_std);
                 let mut hasher = std::collections::hash_map::DefaultHasher::new();
                 name.hash(&mut hasher);
                 let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ hasher.finish());

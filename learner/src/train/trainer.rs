@@ -158,8 +158,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                 let (model, processor) = if config.model.source == "builtin:tiny" {
                     let model_config = embedded::tiny_config();
                     let processor = embedded::tiny_processor(&model_config)?;
-                    let mut init = embedded::InitRange::new(config.seed, &model_config);
-                    let model = Qwen3Vl::<B>::from_source(model_config, &mut init, &device)
+                    let model = Qwen3Vl::<B>::random(model_config, config.seed, &device)
                         .map_err(model_error)?;
                     (model, processor)
                 } else {
