@@ -47,5 +47,5 @@ pub use config::{GateConfig, RewardConfig, RewardEntry, RewardSetConfig};
 pub use error::{BoxError, Result, RewardError};
 pub use registry::RewardRegistry;
 pub use reward::{BoxFuture, Quarantine, Reward, RewardOutput, SampleScore};
-pub use sample::{Message, Sample};
+pub use sample::{Message, Sample, ToolCallRecord, ToolCallStatus, Turn};
 pub use set::{RewardMetrics, RewardScores, RewardSet, RewardStats, ScoredBatch, Stat};

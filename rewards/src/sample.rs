@@ -37,6 +37,50 @@ pub struct Sample {
     pub response_tokens: Option<usize>,
     /// The generation limit the response ran under (`max_new_tokens`), if known.
     pub max_response_tokens: Option<usize>,
+    /// The turns of a multi-turn, tool-using rollout, in order (empty for a single-turn
+    /// response). `response` is then the last turn's text: the final answer.
+    pub turns: Vec<Turn>,
+}
+
+/// One assistant turn of a multi-turn rollout and the tool calls it made.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Turn {
+    /// What the policy generated in this turn, decoded, tool-call markup included.
+    pub assistant: String,
+    /// The tool calls found in `assistant`, in order, with what came of each.
+    pub tool_calls: Vec<ToolCallRecord>,
+}
+
+/// One tool call as the actor saw and executed it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ToolCallRecord {
+    /// The tool's name, when the call parsed far enough to have one.
+    pub name: Option<String>,
+    /// The call's arguments, when they parsed as JSON.
+    pub arguments: Option<serde_json::Value>,
+    /// What came of the call.
+    pub status: ToolCallStatus,
+    /// The text the model was shown as the tool response (the error message for failures).
+    pub output: String,
+}
+
+/// The outcome of one tool call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolCallStatus {
+    /// The tool ran and returned a result.
+    #[default]
+    Ok,
+    /// The call was not valid JSON of the form `{"name": ..., "arguments": {...}}`.
+    Malformed,
+    /// The named tool does not exist.
+    UnknownTool,
+    /// The tool ran and reported an error (bad arguments, out-of-range region, ...).
+    Failed,
+    /// The tool did not answer within its timeout.
+    Timeout,
 }
 
 impl Sample {
@@ -65,6 +109,12 @@ impl Sample {
     /// Sets the metadata.
     pub fn with_metadata(mut self, metadata: serde_json::Value) -> Self {
         self.metadata = Some(metadata);
+        self
+    }
+
+    /// Sets the turns of a multi-turn rollout.
+    pub fn with_turns(mut self, turns: Vec<Turn>) -> Self {
+        self.turns = turns;
         self
     }
 
@@ -99,7 +149,22 @@ mod tests {
     fn deserialises_with_defaults_and_rejects_unknown_fields() {
         let s: Sample = serde_json::from_str(r#"{"response": "3"}"#).unwrap();
         assert_eq!(s.response, "3");
-        assert!(s.reference.is_none() && s.messages.is_empty());
+        assert!(s.reference.is_none() && s.messages.is_empty() && s.turns.is_empty());
         assert!(serde_json::from_str::<Sample>(r#"{"respnse": "3"}"#).is_err());
+    }
+
+    #[test]
+    fn turns_round_trip_with_snake_case_statuses() {
+        let s: Sample = serde_json::from_str(
+            r#"{"response": "4", "turns": [{"assistant": "<tool_call>{}</tool_call>",
+                "tool_calls": [{"status": "malformed", "output": "error: missing name"}]},
+                {"assistant": "4"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(s.turns.len(), 2);
+        assert_eq!(s.turns[0].tool_calls[0].status, ToolCallStatus::Malformed);
+        assert!(s.turns[1].tool_calls.is_empty());
+        let back: Sample = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
     }
 }
