@@ -86,6 +86,16 @@ pub struct Stat {
 }
 
 impl Stat {
+    /// The statistic of both sets of values together (means weighted by their counts).
+    pub fn merged(self, other: Stat) -> Stat {
+        let count = self.count + other.count;
+        let sum = |s: Stat| s.mean.map_or(0.0, |m| m * s.count as f64);
+        Stat {
+            mean: (count > 0).then(|| (sum(self) + sum(other)) / count as f64),
+            count,
+        }
+    }
+
     fn of(values: impl IntoIterator<Item = f64>) -> Self {
         let (sum, count) = values
             .into_iter()
@@ -132,6 +142,36 @@ pub struct RewardMetrics {
 }
 
 impl RewardMetrics {
+    /// Adds the batch `other` to this summary, as if both had been scored as one batch (the
+    /// learner scores several generation rounds of one step separately). Rewards are matched by
+    /// name; a summary of the same set has the same rewards in the same order.
+    pub fn merge(&mut self, other: &RewardMetrics) {
+        self.samples += other.samples;
+        self.total = self.total.merged(other.total);
+        self.not_applicable += other.not_applicable;
+        self.quarantined += other.quarantined;
+        self.gated += other.gated;
+        for theirs in &other.rewards {
+            let Some(ours) = self.rewards.iter_mut().find(|r| r.name == theirs.name) else {
+                self.rewards.push(theirs.clone());
+                continue;
+            };
+            ours.score = ours.score.merged(theirs.score);
+            ours.not_applicable += theirs.not_applicable;
+            ours.quarantined += theirs.quarantined;
+            ours.gate_failed += theirs.gate_failed;
+            for (component, stat) in &theirs.components {
+                let merged = ours
+                    .components
+                    .get(component)
+                    .copied()
+                    .unwrap_or_default()
+                    .merged(*stat);
+                ours.components.insert(component.clone(), merged);
+            }
+        }
+    }
+
     /// Flat `key → value` metrics for logs: `reward/total` (mean), `reward/samples`,
     /// `reward/quarantined`, `reward/gated`, `reward/not_applicable`, and per reward
     /// `reward/<name>` (mean), `reward/<name>/quarantined`, `reward/<name>/not_applicable`,
@@ -656,5 +696,62 @@ mod tests {
         assert_eq!(map["reward/acc/quarantined"], 0.0);
         assert_eq!(map["reward/samples"], 2.0);
         assert_eq!(map["reward/quarantined"], 0.0);
+    }
+
+    /// Scores the response read as a number (`x` = not applicable, `q` = an error), with a
+    /// component that applies to even numbers only.
+    struct Echo;
+
+    impl Reward for Echo {
+        fn name(&self) -> &str {
+            "echo"
+        }
+        fn score<'a>(
+            &'a self,
+            batch: &'a [Sample],
+        ) -> BoxFuture<'a, Result<RewardOutput, BoxError>> {
+            let scores = batch
+                .iter()
+                .map(|s| match s.response.as_str() {
+                    "x" => Ok(None),
+                    "q" => Err(Quarantine::new("not a number")),
+                    r => Ok(Some(r.parse::<f64>().unwrap())),
+                })
+                .collect();
+            let even = batch
+                .iter()
+                .map(|s| s.response.parse::<f64>().ok().filter(|v| v % 2.0 == 0.0))
+                .collect();
+            let out = RewardOutput {
+                scores,
+                components: BTreeMap::from([("even".to_string(), even)]),
+            };
+            Box::pin(async move { Ok(out) })
+        }
+    }
+
+    #[test]
+    fn merged_metrics_equal_those_of_one_batch() {
+        let set = RewardSet::from_members(vec![member("echo", 1.0, Arc::new(Echo))]);
+        let batch = |responses: &[&str]| -> Vec<Sample> {
+            responses.iter().map(|r| Sample::new("", *r)).collect()
+        };
+        let first = ["1", "2", "x", "q"];
+        let second = ["4", "7", "x"];
+        let whole = set
+            .score_blocking(&batch(&[&first[..], &second[..]].concat()))
+            .unwrap()
+            .metrics;
+        let mut merged = set.score_blocking(&batch(&first)).unwrap().metrics;
+        merged.merge(&set.score_blocking(&batch(&second)).unwrap().metrics);
+        assert_eq!(merged.to_map(), whole.to_map());
+        assert_eq!(merged.total.count, 4);
+        assert_eq!(merged.total.mean, Some(3.5));
+        assert_eq!(merged.rewards[0].components["even"].mean, Some(3.0));
+
+        // Merging into an empty summary gives the batch itself.
+        let mut empty = RewardMetrics::default();
+        empty.merge(&whole);
+        assert_eq!(empty, whole);
     }
 }

@@ -5,7 +5,8 @@
 # parallel: the wall time is part of the check) and prints one table row per run.
 #
 #   bash tools/bench/embedded_seeds.sh [SEEDS...]          (default: 1 2 3, then SAPO on seed 1)
-#   EXTRA="--set rl.loss.kind=sapo" bash tools/bench/embedded_seeds.sh 1 2 3
+#   LOSS=sapo bash tools/bench/embedded_seeds.sh 1 2 3    (the objective of the listed seeds)
+#   EXTRA="--set rl.dynamic_sampling.max_rounds=1" bash tools/bench/embedded_seeds.sh 1 2 3
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cargo build --release --quiet
@@ -16,7 +17,7 @@ runs=()
 if [ ${#seeds[@]} -eq 0 ]; then
   runs=("1 gspo" "2 gspo" "3 gspo" "1 sapo")
 else
-  for s in "${seeds[@]}"; do runs+=("$s gspo"); done
+  for s in "${seeds[@]}"; do runs+=("$s ${LOSS:-gspo}"); done
 fi
 printf '| seed | loss | initial | after SFT | final | gain (points) | wall s | pass |\n|---|---|---|---|---|---|---|---|\n'
 for run in "${runs[@]}"; do

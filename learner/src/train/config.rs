@@ -190,8 +190,24 @@ pub struct RlConfig {
     /// Evaluate every this many rollout steps (0 = only at the end).
     #[serde(default)]
     pub eval_every: usize,
+    /// DAPO's dynamic sampling: train only on groups whose rewards differ, sampling more
+    /// prompts until the step has `prompts_per_step` of them (absent = train on every group).
+    #[serde(default)]
+    pub dynamic_sampling: Option<DynamicSampling>,
     /// Optimiser and schedule.
     pub optim: OptimConfig,
+}
+
+/// DAPO's dynamic sampling (Yu et al., arXiv 2503.14476, §3.2): a group whose rewards are all
+/// equal has zero advantage and only dilutes the batch, so it is dropped and more prompts are
+/// sampled until the step holds `prompts_per_step` informative groups or `max_rounds` rounds of
+/// `prompts_per_step` prompts have been generated; the step then trains on the groups it has.
+/// Generation is cheap next to the update, so the update's compute goes to groups that teach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DynamicSampling {
+    /// Most generation rounds per step (each of `prompts_per_step` prompts); at least 1.
+    pub max_rounds: usize,
 }
 
 fn one() -> usize {
@@ -338,6 +354,9 @@ impl TrainConfig {
                 rl.temperature,
                 "must be > 0 (log-probs are taken at the sampling temperature)",
             ));
+        }
+        if let Some(dynamic) = rl.dynamic_sampling {
+            positive_count("rl.dynamic_sampling.max_rounds", dynamic.max_rounds)?;
         }
         if !(rl.top_p > 0.0 && rl.top_p <= 1.0) {
             return Err(invalid("rl.top_p", rl.top_p, "must be in (0, 1]"));

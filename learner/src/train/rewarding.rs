@@ -2,7 +2,7 @@
 //! keeps quarantined samples out of the advantages, and turns the set's report into metrics.
 
 use serde_json::{Map, Value, json};
-use temper_rewards::{RewardSet, RewardSetConfig, Sample};
+use temper_rewards::{RewardMetrics, RewardSet, RewardSetConfig, Sample};
 
 use super::TrainError;
 use super::rollout::Rollout;
@@ -15,11 +15,12 @@ pub struct Scorer {
 }
 
 /// Rewards of one step's rollouts.
+#[derive(Default)]
 pub struct StepRewards {
     /// Weighted total per rollout; `None` = quarantined (left out of the update).
     pub total: Vec<Option<f64>>,
     /// Metrics of the set (per-component means, quarantine counts).
-    metrics: Map<String, Value>,
+    metrics: RewardMetrics,
 }
 
 impl Scorer {
@@ -45,12 +46,10 @@ impl Scorer {
                     .with_tokens(r.tokens.len(), max_new_tokens)
             })
             .collect();
-        let mut metrics = Map::new();
+        let mut metrics = RewardMetrics::default();
         let total = match self.set.score_blocking(&samples) {
             Ok(scored) => {
-                for (name, value) in scored.metrics.to_map() {
-                    metrics.insert(name, json!(value));
-                }
+                metrics = scored.metrics.clone();
                 scored
                     .totals
                     .iter()
@@ -79,6 +78,24 @@ impl Scorer {
 }
 
 impl StepRewards {
+    /// Appends the rewards of another generation round of the same step (its rollouts follow
+    /// this round's, prompt-major).
+    pub fn extend(&mut self, other: StepRewards) {
+        self.total.extend(other.total);
+        self.metrics.merge(&other.metrics);
+    }
+
+    /// Whether group `g` (rollouts `g·group .. (g+1)·group`) can teach anything: at least two
+    /// scored samples whose rewards differ. Groups whose rewards are all equal have zero
+    /// advantage under every estimator; DAPO's dynamic sampling drops them.
+    pub fn informative(&self, g: usize, group: usize) -> bool {
+        let scored = self.total[g * group..(g + 1) * group].iter().flatten();
+        let (lo, hi) = scored.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &r| {
+            (lo.min(r), hi.max(r))
+        });
+        hi - lo > 1e-9
+    }
+
     /// Group advantages over the scored samples of each group (`group` consecutive rollouts per
     /// prompt); quarantined samples get 0 and are not trained on. A group with fewer than two
     /// scored samples has no baseline: all its advantages are 0.
@@ -113,8 +130,8 @@ impl StepRewards {
             record.insert("reward_std".into(), json!(var.sqrt()));
         }
         record.insert("quarantined".into(), json!(self.total.len() - scored.len()));
-        for (key, value) in &self.metrics {
-            record.insert(key.clone(), value.clone());
+        for (key, value) in self.metrics.to_map() {
+            record.insert(key, json!(value));
         }
     }
 }

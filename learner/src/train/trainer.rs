@@ -22,14 +22,15 @@ use temper_model::{Qwen3Vl, SamplingParams};
 
 use super::TrainError;
 use super::checkpoint;
-use super::config::{OptimConfig, TaskConfig, TrainConfig};
+use super::config::{OptimConfig, RlConfig, TaskConfig, TrainConfig};
 use super::metrics_log::MetricsLog;
 use super::observer::Observer;
 use super::plot;
-use super::rewarding::Scorer;
+use super::rewarding::{Scorer, StepRewards};
 use super::rollout::{self, Rollout};
 use super::sequences::ResponseBatch;
 use super::state::{Stage, TrainerState};
+use super::telemetry;
 use crate::embedded;
 use crate::grad_clip::clip_global_norm;
 use crate::objectives::{Advantages, Aggregation, LossMetrics, PolicyInputs, sft};
@@ -98,6 +99,21 @@ pub struct Trainer<B: AutodiffBackend> {
 struct Prompt {
     prepared: PreparedPrompt,
     example: ShapesExample,
+}
+
+/// One RL step's sampled groups: every round's prompts, rollouts (prompt-major, `G` per
+/// prompt) and rewards, and the groups the update trains on.
+#[derive(Default)]
+struct Sampled {
+    prompts: Vec<Prompt>,
+    rollouts: Vec<Rollout>,
+    rewards: StepRewards,
+    /// Indexes of the groups (= prompts) to train on, in sampling order.
+    kept_groups: Vec<usize>,
+    /// Generation rounds run.
+    rounds: usize,
+    generation_seconds: f64,
+    scoring_seconds: f64,
 }
 
 impl<B: AutodiffBackend> Trainer<B> {
@@ -397,6 +413,7 @@ impl<B: AutodiffBackend> Trainer<B> {
     }
 
     fn write_record(&mut self, record: Map<String, Value>) -> Result<(), TrainError> {
+        telemetry::publish(&record);
         let path = self.log.path().to_path_buf();
         self.log
             .write(record)
@@ -498,50 +515,28 @@ impl<B: AutodiffBackend> Trainer<B> {
     fn rl_step(&mut self) -> Result<(), TrainError> {
         let started = Instant::now();
         let rl = self.config.rl.clone();
-        let cursor = self.state.rl_cursor;
-        let prompts = (0..rl.prompts_per_step as u64)
-            .map(|i| self.prompt(Split::Train, cursor + i))
-            .collect::<Result<Vec<_>, _>>()?;
-        let prepared: Vec<PreparedPrompt> = prompts.iter().map(|p| p.prepared.clone()).collect();
 
-        // 1. Sample from the current policy (a detached copy).
-        let policy = self.model.valid();
-        let params = SamplingParams {
-            temperature: rl.temperature,
-            top_p: rl.top_p,
-            top_k: rl.top_k,
-            max_new_tokens: rl.max_new_tokens,
-            stop_token_ids: self.processor.special.eos_ids().to_vec(),
-            seed: self.state.sampling_seed(self.state.step),
-            suppress_token_ids: self.suppressed.clone(),
-        };
-        let rollouts = rollout::sample(
-            &policy,
-            &self.processor,
-            &prepared,
-            rl.group_size,
-            &params,
-            &self.device,
-        )?;
-        drop(policy);
-        let generation_seconds = started.elapsed().as_secs_f64();
-
-        // 2. Rewards, and advantages within each prompt's group.
-        let scoring_started = Instant::now();
-        let questions: Vec<(&str, &str)> = prompts
-            .iter()
-            .map(|p| (p.example.question.as_str(), p.example.answer.as_str()))
-            .collect();
-        let rewards = self.scorer.score(&rollouts, &questions, rl.max_new_tokens);
+        // 1–2. Sample from the current policy (a detached copy), score, and compute advantages
+        // within each prompt's group; with dynamic sampling, in rounds until enough groups teach.
+        let Sampled {
+            prompts,
+            rollouts,
+            rewards,
+            kept_groups,
+            rounds,
+            generation_seconds,
+            scoring_seconds,
+        } = self.sample_groups(&rl)?;
         let estimator = rl
             .advantage
             .unwrap_or_else(|| rl.loss.advantage_estimator());
         let advantages = rewards.advantages(&estimator, rl.group_size)?;
-        let scoring_seconds = scoring_started.elapsed().as_secs_f64();
 
-        // 3. Updates on the rows that were scored (quarantined ones are left out).
+        // 3. Updates on the kept groups' rows that were scored (quarantined ones are left out).
         let learner_started = Instant::now();
-        let trained: Vec<usize> = (0..rollouts.len())
+        let trained: Vec<usize> = kept_groups
+            .iter()
+            .flat_map(|&g| g * rl.group_size..(g + 1) * rl.group_size)
             .filter(|&i| rewards.total[i].is_some())
             .collect();
         let updates_per_step = rl.epochs * rl.mini_batches;
@@ -570,7 +565,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             }
         }
         let learner_seconds = learner_started.elapsed().as_secs_f64();
-        self.state.rl_cursor += rl.prompts_per_step as u64;
+        self.state.rl_cursor += (rounds * rl.prompts_per_step) as u64;
         self.state.step += 1;
 
         let seconds = started.elapsed().as_secs_f64();
@@ -586,6 +581,21 @@ impl<B: AutodiffBackend> Trainer<B> {
             json!(correct as f64 / rollouts.len() as f64),
         );
         write_advantage_stats(&mut record, &advantages, &trained);
+        if rl.dynamic_sampling.is_some() {
+            let groups = prompts.len();
+            record.insert("dynamic_sampling/rounds".into(), json!(rounds));
+            record.insert(
+                "dynamic_sampling/kept_groups".into(),
+                json!(kept_groups.len()),
+            );
+            let informative = (0..groups)
+                .filter(|&g| rewards.informative(g, rl.group_size))
+                .count();
+            record.insert(
+                "dynamic_sampling/informative_fraction".into(),
+                json!(informative as f64 / groups as f64),
+            );
+        }
         stats.write(&mut record, &rl.loss);
         record.insert(
             "response_length_mean".into(),
@@ -612,6 +622,76 @@ impl<B: AutodiffBackend> Trainer<B> {
         record.insert("time_share_update".into(), json!(learner_seconds / seconds));
         self.observer.advance(&record);
         self.write_record(record)
+    }
+
+    /// Samples `G` responses for `prompts_per_step` prompts and scores them. Without dynamic
+    /// sampling every group is kept; with it, groups whose rewards are all equal are dropped and
+    /// further rounds of prompts are sampled (each round from its own seed streams and the next
+    /// prompts of the data stream) until `prompts_per_step` groups are kept or `max_rounds` ran.
+    fn sample_groups(&mut self, rl: &RlConfig) -> Result<Sampled, TrainError> {
+        let (max_rounds, filter) = match rl.dynamic_sampling {
+            Some(dynamic) => (dynamic.max_rounds, true),
+            None => (1, false),
+        };
+        let per_round = rl.prompts_per_step;
+        let mut sampled = Sampled::default();
+        let policy = self.model.valid();
+        while sampled.rounds < max_rounds && sampled.kept_groups.len() < per_round {
+            let round = sampled.rounds;
+            let generation_started = Instant::now();
+            let cursor = self.state.rl_cursor + (round * per_round) as u64;
+            let prompts = (0..per_round as u64)
+                .map(|i| self.prompt(Split::Train, cursor + i))
+                .collect::<Result<Vec<_>, _>>()?;
+            let prepared: Vec<PreparedPrompt> =
+                prompts.iter().map(|p| p.prepared.clone()).collect();
+            let params = SamplingParams {
+                temperature: rl.temperature,
+                top_p: rl.top_p,
+                top_k: rl.top_k,
+                max_new_tokens: rl.max_new_tokens,
+                stop_token_ids: self.processor.special.eos_ids().to_vec(),
+                // Round 0 draws what a run without dynamic sampling draws.
+                seed: self
+                    .state
+                    .sampling_seed(self.state.step)
+                    .wrapping_add((round as u64) << 44),
+                suppress_token_ids: self.suppressed.clone(),
+            };
+            let mut rollouts = rollout::sample(
+                &policy,
+                &self.processor,
+                &prepared,
+                rl.group_size,
+                &params,
+                &self.device,
+            )?;
+            sampled.generation_seconds += generation_started.elapsed().as_secs_f64();
+
+            let scoring_started = Instant::now();
+            let questions: Vec<(&str, &str)> = prompts
+                .iter()
+                .map(|p| (p.example.question.as_str(), p.example.answer.as_str()))
+                .collect();
+            let rewards = self.scorer.score(&rollouts, &questions, rl.max_new_tokens);
+            sampled.scoring_seconds += scoring_started.elapsed().as_secs_f64();
+
+            let first_group = sampled.prompts.len();
+            for g in 0..per_round {
+                let keep = !filter || rewards.informative(g, rl.group_size);
+                if keep && sampled.kept_groups.len() < per_round {
+                    sampled.kept_groups.push(first_group + g);
+                }
+            }
+            for r in &mut rollouts {
+                r.prompt += first_group;
+            }
+            sampled.prompts.extend(prompts);
+            sampled.rollouts.extend(rollouts);
+            sampled.rewards.extend(rewards);
+            sampled.rounds += 1;
+        }
+        Ok(sampled)
     }
 
     /// Accumulated policy gradient of one mini-batch (`rows`), micro-batch by micro-batch;

@@ -1,0 +1,126 @@
+//! DAPO's dynamic sampling in the trainer: only groups whose rewards differ are trained on, more
+//! prompts are sampled (in rounds) to fill the step, and the data cursor moves past every
+//! prompt sampled, so no prompt is used twice.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use temper_learner::train::state::RL_STREAM_START;
+use temper_learner::train::{Outcome, Silent, TrainConfig, Trainer, TrainerState};
+use temper_model::backend::CpuAutodiff;
+
+const PROMPTS: usize = 3;
+const MAX_ROUNDS: usize = 2;
+
+fn config(dynamic: bool) -> TrainConfig {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/tiny.toml");
+    let mut overrides: Vec<String> = [
+        "sft.steps=3",
+        "sft.batch_size=6",
+        "rl.steps=5",
+        "rl.group_size=4",
+        "rl.eval_every=0",
+        "eval.examples=4",
+        "eval.batch_size=4",
+        "checkpoint.every=0",
+        "sft.optim.warmup_steps=1",
+        "rl.optim.warmup_steps=1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    overrides.push(format!("rl.prompts_per_step={PROMPTS}"));
+    overrides.push(format!("rl.dynamic_sampling.max_rounds={MAX_ROUNDS}"));
+    let mut config = TrainConfig::load(&path, &overrides).unwrap();
+    if !dynamic {
+        config.rl.dynamic_sampling = None;
+    }
+    config
+}
+
+fn rl_records(run_dir: &Path) -> Vec<Map<String, Value>> {
+    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<Map<String, Value>>(line).unwrap())
+        .filter(|r| r["stage"] == "rl")
+        .collect()
+}
+
+fn final_state(run_dir: &Path) -> TrainerState {
+    let latest = std::fs::read_to_string(run_dir.join("checkpoints/latest")).unwrap();
+    let state = run_dir
+        .join("checkpoints")
+        .join(latest.trim())
+        .join("trainer_state.json");
+    serde_json::from_str(&std::fs::read_to_string(state).unwrap()).unwrap()
+}
+
+fn train(run_dir: &Path, dynamic: bool) {
+    let outcome = Trainer::<CpuAutodiff>::new(
+        config(dynamic),
+        run_dir,
+        false,
+        Default::default(),
+        Arc::default(),
+        Box::new(Silent),
+    )
+    .unwrap()
+    .run()
+    .unwrap();
+    assert!(matches!(outcome, Outcome::Finished(_)));
+}
+
+#[test]
+fn trains_only_on_groups_whose_rewards_differ() {
+    let dir = tempfile::tempdir().unwrap();
+    train(dir.path(), true);
+    let records = rl_records(dir.path());
+    assert_eq!(records.len(), 5);
+    let mut rounds_total = 0;
+    for r in &records {
+        let rounds = r["dynamic_sampling/rounds"].as_u64().unwrap() as usize;
+        let kept = r["dynamic_sampling/kept_groups"].as_u64().unwrap() as usize;
+        assert!((1..=MAX_ROUNDS).contains(&rounds), "{r:?}");
+        assert!(kept <= PROMPTS, "{r:?}");
+        // Another round runs only while the step is short of groups.
+        if kept < PROMPTS {
+            assert_eq!(rounds, MAX_ROUNDS, "{r:?}");
+        }
+        // Exact match gives 0/1 rewards: a kept group has both, so no trained row has a zero
+        // advantage; a step that kept nothing makes no update.
+        if kept > 0 {
+            assert_eq!(r["advantage_zero_fraction"].as_f64(), Some(0.0), "{r:?}");
+        } else {
+            assert_eq!(r["updates"].as_u64(), Some(0), "{r:?}");
+        }
+        // Reward metrics describe every sample drawn, dropped groups included.
+        assert_eq!(
+            r["reward/samples"].as_f64(),
+            Some((rounds * PROMPTS * 4) as f64),
+            "{r:?}"
+        );
+        rounds_total += rounds;
+    }
+    let state = final_state(dir.path());
+    assert_eq!(
+        state.rl_cursor,
+        RL_STREAM_START + (rounds_total * PROMPTS) as u64,
+        "every sampled prompt is consumed"
+    );
+}
+
+#[test]
+fn without_it_every_group_is_trained_on() {
+    let dir = tempfile::tempdir().unwrap();
+    train(dir.path(), false);
+    let records = rl_records(dir.path());
+    for r in &records {
+        assert!(!r.contains_key("dynamic_sampling/rounds"), "{r:?}");
+        assert_eq!(r["reward/samples"].as_f64(), Some((PROMPTS * 4) as f64));
+        assert_eq!(r["updates"].as_u64(), Some(1));
+    }
+    let state = final_state(dir.path());
+    assert_eq!(state.rl_cursor, RL_STREAM_START + (5 * PROMPTS) as u64);
+}
