@@ -211,3 +211,79 @@ fn ctrl_c_checkpoints_and_the_run_resumes_to_the_end() {
         "each step once, none lost"
     );
 }
+
+#[test]
+fn metrics_endpoint_serves_the_live_run_to_the_token_holder() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpStream;
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    // Without a token the endpoint is refused before any work starts.
+    let run_dir = dir.path().join("no-token");
+    let out = run(train_command(&run_dir, &[])
+        .args(["--metrics-addr", "127.0.0.1:0"])
+        .env_remove("TEMPER_METRICS_TOKEN"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("TEMPER_METRICS_TOKEN"), "{stderr}");
+    assert!(!run_dir.exists(), "work started without a token");
+
+    // A long enough run to scrape while it trains; killed once the RL gauges are seen.
+    let run_dir = dir.path().join("run");
+    let mut child = train_command(&run_dir, &["rl.steps=200"])
+        .args(["--metrics-addr", "127.0.0.1:0"])
+        .env("TEMPER_METRICS_TOKEN", "scrape-me")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            let rest = line.strip_prefix("metrics: http://")?;
+            Some(rest.split('/').next()?.to_string())
+        })
+        .expect("the address is announced on stderr");
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    let scrape = |token: &str| -> String {
+        let mut stream = TcpStream::connect(&addr).unwrap();
+        write!(
+            stream,
+            "GET /metrics HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    };
+    assert!(scrape("wrong").starts_with("HTTP/1.1 401"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let body = loop {
+        let body = scrape("scrape-me");
+        if body.contains("temper_reward_mean{stage=\"rl\"}") {
+            break body;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before RL metrics were served: {body}"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no RL metrics: {body}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    for gauge in [
+        "temper_grad_norm{stage=\"rl\"}",
+        "temper_loss{stage=\"sft\"}",
+        "temper_accuracy{stage=\"eval\"}",
+    ] {
+        assert!(body.contains(gauge), "{gauge} missing: {body}");
+    }
+}

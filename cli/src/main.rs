@@ -8,6 +8,7 @@ mod convert;
 mod device;
 mod forward;
 mod generate;
+mod metrics_server;
 mod train;
 
 use anyhow::Result;

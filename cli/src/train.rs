@@ -11,6 +11,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value};
 use temper_learner::train::{Observer, Outcome, TrainConfig, Trainer};
 
+use crate::metrics_server;
+
 #[derive(Args)]
 pub struct TrainArgs {
     /// Run config (TOML), e.g. configs/tiny.toml.
@@ -28,6 +30,10 @@ pub struct TrainArgs {
     /// No progress bars (log lines only).
     #[arg(long)]
     no_progress: bool,
+    /// Serve live metrics for Prometheus at http://ADDR/metrics (bearer token from
+    /// TEMPER_METRICS_TOKEN), e.g. 127.0.0.1:9464.
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<String>,
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
@@ -41,6 +47,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
             .unwrap_or_else(|| "run".into());
         PathBuf::from("runs").join(format!("{name}-seed{}", config.seed))
     });
+    if let Some(addr) = &args.metrics_addr {
+        let bound = metrics_server::start(addr)?;
+        eprintln!(
+            "metrics: http://{bound}/metrics (bearer token from {})",
+            metrics_server::TOKEN_ENV
+        );
+    }
     let stop = install_interrupt_handler()?;
     let observer: Box<dyn Observer> = if args.no_progress {
         Box::new(LogLines)

@@ -17,7 +17,7 @@ cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/temper-gpu-run}
 mkdir -p "$OUT"
 BIN=${TEMPER_BIN:-.device/temper}
-BUDGET=${BUDGET_S:-470}
+BUDGET=${BUDGET_S:-540}
 DEVICE=${DEVICE:-cuda}
 PYTHON=${PYTHON:-python3}
 SIZES=${SIZES:-}   # extra size flags for both benches (dry runs); the defaults are the issue's
@@ -66,18 +66,24 @@ bounded 150 "$PYTHON" bench/torch_baseline.py --device "$DEVICE" --dtype bf16 $S
 
 step "3. temper bench, bf16 (generate greedy: host sampling; sample cost from the sampler case)"
 # shellcheck disable=SC2086
-bounded 190 "$BIN" bench --device "$DEVICE" --dtype bf16 --sampling greedy $SIZES \
+bounded 260 "$BIN" bench --device "$DEVICE" --dtype bf16 --sampling greedy $SIZES \
   --cases sampler,train,prefill,decode,generate --json "$OUT/temper_bf16.json"
 
-step "4. temper bench, f32 (no generate: its host sampling is the bf16 run's)"
-# shellcheck disable=SC2086
-bounded 200 "$BIN" bench --device "$DEVICE" --dtype f32 $SIZES --cases prefill,decode,train \
-  --json "$OUT/temper_f32.json"
+if [ "${F32:-0}" = 1 ]; then
+  step "4. temper bench, f32 (no generate: its host sampling is the bf16 run's)"
+  # shellcheck disable=SC2086
+  bounded 200 "$BIN" bench --device "$DEVICE" --dtype f32 $SIZES --cases prefill,decode,train \
+    --json "$OUT/temper_f32.json"
+else
+  step "4. temper bench, f32: skipped (F32=1 runs it)"
+fi
 
 step "5. ratios"
 kill $SAMPLER 2>/dev/null
+f32_report=()
+[ -f "$OUT/temper_f32.json" ] && f32_report=(--temper "$OUT/temper_f32.json")
 "$PYTHON" bench/ratios.py --torch "$OUT/torch.json" --temper "$OUT/temper_bf16.json" \
-  --temper "$OUT/temper_f32.json" --gpu-mem "$OUT/gpu_mem.csv" | tee "$OUT/ratios.md"
+  "${f32_report[@]}" --gpu-mem "$OUT/gpu_mem.csv" | tee "$OUT/ratios.md"
 step "done"
 exec >&- 2>&-
 wait "$TEE" 2>/dev/null

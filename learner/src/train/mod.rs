@@ -13,6 +13,7 @@ mod rewarding;
 pub mod rollout;
 pub mod sequences;
 pub mod state;
+pub mod telemetry;
 mod trainer;
 
 use std::path::PathBuf;
