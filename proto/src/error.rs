@@ -37,7 +37,9 @@ pub enum ClientError {
         reason: String,
     },
     /// No connection could be made.
-    #[error("cannot connect to the plug-in service at {url}: {source}; is it running and listening there?")]
+    #[error(
+        "cannot connect to the plug-in service at {url}: {source}; is it running and listening there?"
+    )]
     Connect {
         /// The service's url.
         url: String,

@@ -67,11 +67,11 @@ pub fn endpoint(url: &str, connect_timeout: Duration) -> Result<Endpoint, Client
     }
     let endpoint = Endpoint::from_shared(url.to_string()).map_err(|e| invalid(e.to_string()))?;
     if endpoint.uri().port_u16().is_none() {
-        return Err(invalid("must name the port, e.g. `http://127.0.0.1:50051`".into()));
+        return Err(invalid(
+            "must name the port, e.g. `http://127.0.0.1:50051`".into(),
+        ));
     }
-    Ok(endpoint
-        .connect_timeout(connect_timeout)
-        .tcp_nodelay(true))
+    Ok(endpoint.connect_timeout(connect_timeout).tcp_nodelay(true))
 }
 
 /// Connects to `url` (eagerly, so a service that is not there fails here, naming the url).

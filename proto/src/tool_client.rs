@@ -60,7 +60,10 @@ impl ToolClient {
             health: HealthResponse::default(),
         };
         client.health = client
-            .unary(HealthRequest {}, |mut c, r| async move { c.health(r).await })
+            .unary(
+                HealthRequest {},
+                |mut c, r| async move { c.health(r).await },
+            )
             .await?;
         tracing::info!(url, name = %client.health.name, version = %client.health.version,
             tools = ?client.health.tools, "connected to tool service");

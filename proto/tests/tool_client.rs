@@ -9,7 +9,9 @@ use temper_proto::tool::v1::tool_service_server::ToolService;
 use temper_proto::tool::v1::{
     HealthRequest, HealthResponse, ListRequest, ToolCall, ToolList, ToolResult, ToolSpec,
 };
-use temper_proto::{ClientError, MessageLimits, RetryPolicy, SharedToken, ToolClient, ToolClientOptions, services};
+use temper_proto::{
+    ClientError, MessageLimits, RetryPolicy, SharedToken, ToolClient, ToolClientOptions, services,
+};
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
@@ -96,11 +98,19 @@ async fn calls_lists_and_reports_tool_errors() {
     let tools = Tools::default();
     let url = serve(tools.clone()).await;
     let token = SharedToken::new("tool-token").unwrap();
-    let client = ToolClient::connect(&url, &token, options(2000)).await.unwrap();
+    let client = ToolClient::connect(&url, &token, options(2000))
+        .await
+        .unwrap();
     assert_eq!(client.health().tools, ["echo", "flaky", "slow"]);
 
-    let result = client.call("echo", r#"{"x":1}"#, vec![vec![1, 2, 3]]).await.unwrap();
-    assert_eq!((result.text.as_str(), result.images), (r#"{"x":1}"#, vec![vec![1, 2, 3]]));
+    let result = client
+        .call("echo", r#"{"x":1}"#, vec![vec![1, 2, 3]])
+        .await
+        .unwrap();
+    assert_eq!(
+        (result.text.as_str(), result.images),
+        (r#"{"x":1}"#, vec![vec![1, 2, 3]])
+    );
     let result = client.call("nope", "{}", vec![]).await.unwrap();
     assert_eq!(result.error.as_deref(), Some("unknown tool nope"));
     assert_eq!(client.list().await.unwrap()[0].name, "echo");
@@ -117,14 +127,21 @@ async fn calls_lists_and_reports_tool_errors() {
 async fn a_wrong_token_or_no_service_fails_at_connect_naming_the_url() {
     let url = serve(Tools::default()).await;
     let wrong = SharedToken::new("other").unwrap();
-    let err = ToolClient::connect(&url, &wrong, options(2000)).await.unwrap_err();
-    assert!(matches!(err, ClientError::Unauthenticated { .. }), "{err:?}");
+    let err = ToolClient::connect(&url, &wrong, options(2000))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ClientError::Unauthenticated { .. }),
+        "{err:?}"
+    );
     assert!(err.to_string().contains(&url));
 
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let gone = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
-    let err = ToolClient::connect(&gone, &wrong, options(500)).await.unwrap_err();
+    let err = ToolClient::connect(&gone, &wrong, options(500))
+        .await
+        .unwrap_err();
     assert!(matches!(err, ClientError::Connect { .. }), "{err:?}");
     assert!(err.to_string().contains(&gone));
 }

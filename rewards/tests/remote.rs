@@ -81,7 +81,10 @@ fn echo(request: &ScoreRequest) -> ScoreResponse {
 
 #[tonic::async_trait]
 impl RewardService for Fake {
-    async fn score(&self, request: Request<ScoreRequest>) -> Result<Response<ScoreResponse>, Status> {
+    async fn score(
+        &self,
+        request: Request<ScoreRequest>,
+    ) -> Result<Response<ScoreResponse>, Status> {
         let call = self.calls.fetch_add(1, Ordering::SeqCst);
         let request = request.into_inner();
         assert_eq!(request.reward, "echo", "the client names the served reward");
@@ -209,7 +212,10 @@ fn no_retry_on_invalid_argument() {
     let set = set_with(config(&serve(fake.clone(), 1 << 20)), TOKEN);
     let batch = score(&set, &["a", "b"]);
     let err = reason(&batch, 1);
-    assert!(err.contains("InvalidArgument") && err.contains("not now"), "{err}");
+    assert!(
+        err.contains("InvalidArgument") && err.contains("not now"),
+        "{err}"
+    );
     assert_eq!(fake.calls(), 1);
 }
 
@@ -263,12 +269,18 @@ fn oversized_samples_are_refused() {
     let batch = score(&set, &["ab", &big]);
     assert_eq!(batch.totals[0], Ok(Some(2.0)));
     let err = reason(&batch, 1);
-    assert!(err.contains("over the") && err.contains("max_message_bytes"), "{err}");
+    assert!(
+        err.contains("over the") && err.contains("max_message_bytes"),
+        "{err}"
+    );
     assert_eq!(*fake.batch_sizes.lock().unwrap(), [1]);
     // Within the client's limit but over the service's: the service refuses, not retried.
     let set = set_with(config(&url), TOKEN);
     let err = reason(&score(&set, &[&big]), 0);
-    assert!(err.contains("OutOfRange") && err.contains("too large"), "{err}");
+    assert!(
+        err.contains("OutOfRange") && err.contains("too large"),
+        "{err}"
+    );
     assert_eq!(fake.calls(), 1);
 }
 
@@ -316,7 +328,10 @@ fn failing_health_names_the_url() {
     .unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let err = runtime.block_on(reward.check()).unwrap_err().to_string();
-    assert!(err.contains(&url) && err.contains("health check failed"), "{err}");
+    assert!(
+        err.contains(&url) && err.contains("health check failed"),
+        "{err}"
+    );
     let out = runtime.block_on(reward.score(&[Sample::new("p", "r")]));
     assert!(out.is_err());
 

@@ -20,7 +20,10 @@ const WRONG_TOKEN_ENV: &str = "TEMPER_E2E_WRONG_TOKEN";
 const TOKEN: &str = "e2e-shared-token";
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// Runs `cmd`, panicking with `what`, the command and its output when it fails.

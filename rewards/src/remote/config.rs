@@ -96,9 +96,8 @@ impl RemoteConfig {
     /// Rejects values outside their domain, naming the field. Does not read the token (that
     /// happens when the reward is built) nor contact the service.
     pub fn validate(&self) -> Result<()> {
-        temper_proto::services::endpoint(&self.url, Duration::from_secs(1)).map_err(|e| {
-            RewardError::config("url", format!("{:?}", self.url), e.to_string())
-        })?;
+        temper_proto::services::endpoint(&self.url, Duration::from_secs(1))
+            .map_err(|e| RewardError::config("url", format!("{:?}", self.url), e.to_string()))?;
         if self.token_env.is_empty() {
             return Err(RewardError::config(
                 "token_env",
@@ -181,8 +180,14 @@ mod tests {
             (r#""max_message_bytes": 10"#, "max_message_bytes"),
         ];
         for (field_json, field) in cases {
-            let json = format!(r#"{{"url": "http://127.0.0.1:1", {field_json}}}"#);
-            let c: RemoteConfig = serde_json::from_str(&json).unwrap();
+            let mut table: serde_json::Value =
+                serde_json::from_str(&format!("{{{field_json}}}")).unwrap();
+            table
+                .as_object_mut()
+                .unwrap()
+                .entry("url")
+                .or_insert("http://127.0.0.1:1".into());
+            let c: RemoteConfig = serde_json::from_value(table).unwrap();
             let err = c.validate().unwrap_err().to_string();
             assert!(err.starts_with(&format!("invalid `{field}`")), "{err}");
         }

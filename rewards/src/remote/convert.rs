@@ -104,7 +104,10 @@ mod tests {
         let pb = sample_to_proto(&sample);
         assert_eq!((pb.prompt.as_str(), pb.response.as_str()), ("p", "r"));
         assert_eq!(pb.reference.as_deref(), Some("ref"));
-        assert_eq!((pb.response_tokens, pb.max_response_tokens), (Some(3), Some(8)));
+        assert_eq!(
+            (pb.response_tokens, pb.max_response_tokens),
+            (Some(3), Some(8))
+        );
         let metadata: serde_json::Value =
             serde_json::from_str(pb.metadata_json.as_deref().unwrap()).unwrap();
         assert_eq!(metadata["lang"], "en");

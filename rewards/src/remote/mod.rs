@@ -75,7 +75,11 @@ impl RemoteReward {
     pub fn new(config: RemoteConfig) -> Result<Self> {
         config.validate()?;
         let token = SharedToken::from_env(&config.token_env).map_err(|e| {
-            RewardError::config("token_env", format!("{:?}", config.token_env), e.to_string())
+            RewardError::config(
+                "token_env",
+                format!("{:?}", config.token_env),
+                e.to_string(),
+            )
         })?;
         Self::with_token(config, token)
     }
@@ -189,7 +193,10 @@ impl RemoteReward {
     fn with_token_hint(&self, e: ClientError) -> String {
         match e {
             ClientError::Unauthenticated { .. } => {
-                format!("{e} (this run's token is from `${}`)", self.config.token_env)
+                format!(
+                    "{e} (this run's token is from `${}`)",
+                    self.config.token_env
+                )
             }
             other => other.to_string(),
         }
@@ -198,7 +205,10 @@ impl RemoteReward {
     /// The parts of the batch: lists of sample indices, each fitting one request; samples
     /// too large to send alone are quarantined in `scores`.
     fn split(&self, encoded: &[usize], scores: &mut [SampleScore]) -> Vec<Vec<usize>> {
-        let budget = self.config.max_message_bytes.saturating_sub(REQUEST_OVERHEAD);
+        let budget = self
+            .config
+            .max_message_bytes
+            .saturating_sub(REQUEST_OVERHEAD);
         let mut parts = Vec::new();
         let mut part: Vec<usize> = Vec::new();
         let mut bytes = 0;
@@ -212,8 +222,7 @@ impl RemoteReward {
                 )));
                 continue;
             }
-            if !part.is_empty() && (part.len() == self.config.max_batch || bytes + size > budget)
-            {
+            if !part.is_empty() && (part.len() == self.config.max_batch || bytes + size > budget) {
                 parts.push(std::mem::take(&mut part));
                 bytes = 0;
             }
