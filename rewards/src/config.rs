@@ -22,7 +22,7 @@
 //! then checks every value and names the offending field (`rewards[2].weight`). The kind names
 //! are stable: configs rely on them.
 //!
-//! `code_switching`, `judge`, `tool_call` and `remote` are recognised but not implemented in
+//! `code_switching`, `judge` and `tool_call` are recognised but not implemented in
 //! this build: they parse (with any fields) and fail validation with "reward kind `judge` is
 //! not available in this build yet".
 
@@ -42,6 +42,7 @@ use crate::builtin::regex::{RegexConfig, RegexMatch};
 use crate::builtin::repetition::{Repetition, RepetitionConfig};
 use crate::error::{Result, RewardError, finite, non_negative, positive};
 use crate::raw::Raw;
+use crate::remote::{RemoteConfig, RemoteReward};
 use crate::reward::Reward;
 
 /// The kind of a reward and its own options.
@@ -71,8 +72,8 @@ pub enum RewardConfig {
     Judge(PendingConfig),
     /// Tool-call reward (not in this build yet).
     ToolCall(PendingConfig),
-    /// Remote reward service (not in this build yet).
-    Remote(PendingConfig),
+    /// A reward plug-in service over gRPC.
+    Remote(RemoteConfig),
     /// A reward registered under the entry's `name` in a [`RewardRegistry`](crate::RewardRegistry).
     Custom(CustomConfig),
 }
@@ -118,7 +119,8 @@ impl RewardConfig {
             Self::Format(c) => c.validate(),
             Self::Length(c) => c.validate(),
             Self::Repetition(c) => c.validate(),
-            Self::CodeSwitching(_) | Self::Judge(_) | Self::ToolCall(_) | Self::Remote(_) => {
+            Self::Remote(c) => c.validate(),
+            Self::CodeSwitching(_) | Self::Judge(_) | Self::ToolCall(_) => {
                 Err(RewardError::Unavailable {
                     field: "kind".into(),
                     kind: self.kind(),
@@ -140,7 +142,8 @@ impl RewardConfig {
             Self::Format(c) => Arc::new(Format::new(c.clone())?),
             Self::Length(c) => Arc::new(Length::new(*c)?),
             Self::Repetition(c) => Arc::new(Repetition::new(*c)?),
-            Self::CodeSwitching(_) | Self::Judge(_) | Self::ToolCall(_) | Self::Remote(_) => {
+            Self::Remote(c) => Arc::new(RemoteReward::new(c.clone())?),
+            Self::CodeSwitching(_) | Self::Judge(_) | Self::ToolCall(_) => {
                 unreachable!("validate() refuses kinds not in this build")
             }
             Self::Custom(_) => {
@@ -482,7 +485,7 @@ mod tests {
 
     #[test]
     fn kinds_not_in_this_build_parse_but_do_not_validate() {
-        for kind in ["code_switching", "judge", "tool_call", "remote"] {
+        for kind in ["code_switching", "judge", "tool_call"] {
             let json = format!(r#"{{"rewards": [{{"kind": "{kind}", "url": "http://x"}}]}}"#);
             let config = parse(&json).unwrap();
             let err = config.validate().unwrap_err();

@@ -13,8 +13,9 @@
 //!
 //! Built-in kinds (stable names): `exact_match`, `numeric`, `choice`, `regex`, `format`,
 //! `length` (DAPO overlong shaping), `repetition`; each module doc in [`builtin`] states its
-//! exact rule and what it does against gaming. `code_switching`, `judge`, `tool_call` and
-//! `remote` are recognised by the config but not yet in this build.
+//! exact rule and what it does against gaming. `remote` calls a reward plug-in service over
+//! gRPC (see [`remote`]). `code_switching`, `judge` and `tool_call` are recognised by the
+//! config but not yet in this build.
 //!
 //! Synchronous callers score a batch with [`RewardSet::score_blocking`]:
 //!
@@ -38,6 +39,7 @@ pub mod config;
 pub mod error;
 mod raw;
 pub mod registry;
+pub mod remote;
 pub mod reward;
 pub mod sample;
 pub mod set;
@@ -46,6 +48,7 @@ pub mod text;
 pub use config::{GateConfig, RewardConfig, RewardEntry, RewardSetConfig};
 pub use error::{BoxError, Result, RewardError};
 pub use registry::RewardRegistry;
+pub use remote::{RemoteConfig, RemoteReward};
 pub use reward::{BoxFuture, Quarantine, Reward, RewardOutput, SampleScore};
 pub use sample::{Message, Sample, ToolCallRecord, ToolCallStatus, Turn};
 pub use set::{RewardMetrics, RewardScores, RewardSet, RewardStats, ScoredBatch, Stat};
