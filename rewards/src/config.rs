@@ -22,7 +22,7 @@
 //! then checks every value and names the offending field (`rewards[2].weight`). The kind names
 //! are stable: configs rely on them.
 //!
-//! `code_switching`, `judge`, `tool_call` and `remote` are recognised but not implemented in
+//! `code_switching`, `judge` and `remote` are recognised but not implemented in
 //! this build: they parse (with any fields) and fail validation with "reward kind `judge` is
 //! not available in this build yet".
 
@@ -40,6 +40,7 @@ use crate::builtin::length::{Length, LengthConfig};
 use crate::builtin::numeric::{NumericConfig, NumericMatch};
 use crate::builtin::regex::{RegexConfig, RegexMatch};
 use crate::builtin::repetition::{Repetition, RepetitionConfig};
+use crate::builtin::tool_call::{ToolCallConfig, ToolCallReward};
 use crate::error::{Result, RewardError, finite, non_negative, positive};
 use crate::raw::Raw;
 use crate::reward::Reward;
@@ -69,8 +70,8 @@ pub enum RewardConfig {
     CodeSwitching(PendingConfig),
     /// Judge-model reward (not in this build yet).
     Judge(PendingConfig),
-    /// Tool-call reward (not in this build yet).
-    ToolCall(PendingConfig),
+    /// Tool use of a multi-turn rollout and its final answer.
+    ToolCall(ToolCallConfig),
     /// Remote reward service (not in this build yet).
     Remote(PendingConfig),
     /// A reward registered under the entry's `name` in a [`RewardRegistry`](crate::RewardRegistry).
@@ -118,7 +119,8 @@ impl RewardConfig {
             Self::Format(c) => c.validate(),
             Self::Length(c) => c.validate(),
             Self::Repetition(c) => c.validate(),
-            Self::CodeSwitching(_) | Self::Judge(_) | Self::ToolCall(_) | Self::Remote(_) => {
+            Self::ToolCall(c) => c.validate(),
+            Self::CodeSwitching(_) | Self::Judge(_) | Self::Remote(_) => {
                 Err(RewardError::Unavailable {
                     field: "kind".into(),
                     kind: self.kind(),
@@ -140,7 +142,8 @@ impl RewardConfig {
             Self::Format(c) => Arc::new(Format::new(c.clone())?),
             Self::Length(c) => Arc::new(Length::new(*c)?),
             Self::Repetition(c) => Arc::new(Repetition::new(*c)?),
-            Self::CodeSwitching(_) | Self::Judge(_) | Self::ToolCall(_) | Self::Remote(_) => {
+            Self::ToolCall(c) => Arc::new(ToolCallReward::new(*c)),
+            Self::CodeSwitching(_) | Self::Judge(_) | Self::Remote(_) => {
                 unreachable!("validate() refuses kinds not in this build")
             }
             Self::Custom(_) => {
@@ -482,7 +485,7 @@ mod tests {
 
     #[test]
     fn kinds_not_in_this_build_parse_but_do_not_validate() {
-        for kind in ["code_switching", "judge", "tool_call", "remote"] {
+        for kind in ["code_switching", "judge", "remote"] {
             let json = format!(r#"{{"rewards": [{{"kind": "{kind}", "url": "http://x"}}]}}"#);
             let config = parse(&json).unwrap();
             let err = config.validate().unwrap_err();
