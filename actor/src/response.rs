@@ -64,7 +64,7 @@ mod tests {
         let assistant_text = "<tool_call>\n{\"name\": \"calculator\", \"arguments\": {\"expression\": \"6*7\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"image_zoom\", \"arguments\": {\"bbox_2d\": [0, 0, 10, 10]}}\n</tool_call>";
         let template = ChatTemplate::builtin();
         let prompt = template
-            .render(&[user.clone()], &RenderOptions::generation())
+            .render(std::slice::from_ref(&user), &RenderOptions::generation())
             .unwrap();
         let conversation = [
             user,

@@ -86,7 +86,10 @@ fn setup() -> Setup {
     let prompt = processor
         .prepare_with(&messages, std::slice::from_ref(&image), &[], &options)
         .unwrap();
-    let text = processor.tokenizer.decode(&prompt.input_ids, false).unwrap();
+    let text = processor
+        .tokenizer
+        .decode(&prompt.input_ids, false)
+        .unwrap();
     assert!(text.starts_with("<|im_start|>system\n# Tools"), "{text}");
     Setup {
         model,
