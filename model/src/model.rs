@@ -229,6 +229,11 @@ impl<B: Backend> Qwen3Vl<B> {
                 ),
             ));
         }
+        self.validate_visual(batch)
+    }
+
+    /// Checks the batch's pixel rows and grids against the vision config.
+    pub(crate) fn validate_visual(&self, batch: &Batch<B>) -> Result<()> {
         let v = &self.config.vision_config;
         for (name, input) in [("image", &batch.images), ("video", &batch.videos)] {
             let Some(input) = input else { continue };
@@ -273,9 +278,21 @@ impl<B: Backend> Qwen3Vl<B> {
         &self,
         batch: &Batch<B>,
         cache: Option<&mut KvCache<B>>,
-        mut trace: Option<&mut Trace>,
+        trace: Option<&mut Trace>,
     ) -> Result<ForwardOutput<B>> {
         self.validate(batch)?;
+        self.run(batch, cache.map(|c| (c, false)), trace)
+    }
+
+    /// The forward pass behind [`forward`](Self::forward) and [`extend`](Self::extend). With
+    /// `(cache, true)` the batch *continues* the cached rows: MRoPE ids start at each row's next
+    /// position and the rows' deltas accumulate; with `(cache, false)` it is a prefill.
+    pub(crate) fn run(
+        &self,
+        batch: &Batch<B>,
+        cache: Option<(&mut KvCache<B>, bool)>,
+        mut trace: Option<&mut Trace>,
+    ) -> Result<ForwardOutput<B>> {
         let device = self.language.embed_tokens.val().device();
         let (b, l) = (batch.batch_size(), batch.seq_len());
         let d = self.config.text_config.hidden_size;
@@ -287,7 +304,7 @@ impl<B: Backend> Qwen3Vl<B> {
                 "packed rows cannot be prefilled into a KV cache",
             ));
         }
-        let rope = rope_index_packed(
+        let mut rope = rope_index_packed(
             &batch.input_ids,
             &batch.attention_mask,
             batch.segment_ids.as_deref(),
@@ -295,6 +312,22 @@ impl<B: Backend> Qwen3Vl<B> {
             &grids(&batch.videos),
             self.visual_tokens(),
         )?;
+        if let Some((cache, true)) = &cache {
+            // A continuation: the chunk's ids were counted from 0; shift them to the row's next
+            // position (valid count + delta), which is where get_rope_index over the whole
+            // sequence would have its counter. All three axes shift alike.
+            for row in 0..b {
+                let start = cache.valid_count()[row] as i64 + cache.rope_deltas()[row];
+                for axis in &mut rope.positions {
+                    for (id, &real) in axis[row].iter_mut().zip(&batch.attention_mask[row]) {
+                        if real {
+                            *id += start;
+                        }
+                    }
+                }
+                rope.rope_deltas[row] += cache.rope_deltas()[row];
+            }
+        }
 
         let run_vision =
             |input: &Option<VisualInput<B>>, name: &str, trace: &mut Option<&mut Trace>| {
@@ -334,7 +367,7 @@ impl<B: Backend> Qwen3Vl<B> {
             &device,
         );
         let hidden = match cache {
-            Some(cache) => {
+            Some((cache, _)) => {
                 let mask = cache.mask(&batch.attention_mask, &device);
                 let hidden =
                     self.language

@@ -106,6 +106,18 @@ impl Processor {
         images: &[RgbImage],
         videos: &[VideoClip],
     ) -> Result<PreparedPrompt> {
+        self.prepare_with(messages, images, videos, &RenderOptions::generation())
+    }
+
+    /// [`prepare`](Self::prepare) with explicit template options, e.g. the tool definitions
+    /// of a tool-using rollout (`RenderOptions::tools`).
+    pub fn prepare_with(
+        &self,
+        messages: &[Message],
+        images: &[RgbImage],
+        videos: &[VideoClip],
+        options: &RenderOptions,
+    ) -> Result<PreparedPrompt> {
         let merge = self.pixels.merge_size;
         let images: Vec<ProcessedImage> = images
             .iter()
@@ -115,9 +127,7 @@ impl Processor {
             .iter()
             .map(|clip| preprocess_video(&clip.frames, Some(clip.fps), &self.pixels))
             .collect::<std::result::Result<_, _>>()?;
-        let text = self
-            .template
-            .render(messages, &RenderOptions::generation())?;
+        let text = self.template.render(messages, options)?;
         let image_counts: Vec<usize> = images.iter().map(|i| i.num_merged_tokens(merge)).collect();
         let placeholders: Vec<VideoPlaceholder> = videos
             .iter()

@@ -22,7 +22,7 @@
 //! then checks every value and names the offending field (`rewards[2].weight`). The kind names
 //! are stable: configs rely on them.
 //!
-//! `code_switching`, `judge` and `tool_call` are recognised but not implemented in
+//! `code_switching` and `judge` are recognised but not implemented in
 //! this build: they parse (with any fields) and fail validation with "reward kind `judge` is
 //! not available in this build yet".
 
@@ -40,6 +40,7 @@ use crate::builtin::length::{Length, LengthConfig};
 use crate::builtin::numeric::{NumericConfig, NumericMatch};
 use crate::builtin::regex::{RegexConfig, RegexMatch};
 use crate::builtin::repetition::{Repetition, RepetitionConfig};
+use crate::builtin::tool_call::{ToolCallConfig, ToolCallReward};
 use crate::error::{Result, RewardError, finite, non_negative, positive};
 use crate::raw::Raw;
 use crate::remote::{RemoteConfig, RemoteReward};
@@ -70,8 +71,8 @@ pub enum RewardConfig {
     CodeSwitching(PendingConfig),
     /// Judge-model reward (not in this build yet).
     Judge(PendingConfig),
-    /// Tool-call reward (not in this build yet).
-    ToolCall(PendingConfig),
+    /// Tool use of a multi-turn rollout and its final answer.
+    ToolCall(ToolCallConfig),
     /// A reward plug-in service over gRPC.
     Remote(RemoteConfig),
     /// A reward registered under the entry's `name` in a [`RewardRegistry`](crate::RewardRegistry).
@@ -120,7 +121,8 @@ impl RewardConfig {
             Self::Length(c) => c.validate(),
             Self::Repetition(c) => c.validate(),
             Self::Remote(c) => c.validate(),
-            Self::CodeSwitching(_) | Self::Judge(_) | Self::ToolCall(_) => {
+            Self::ToolCall(c) => c.validate(),
+            Self::CodeSwitching(_) | Self::Judge(_) => {
                 Err(RewardError::Unavailable {
                     field: "kind".into(),
                     kind: self.kind(),
@@ -143,7 +145,8 @@ impl RewardConfig {
             Self::Length(c) => Arc::new(Length::new(*c)?),
             Self::Repetition(c) => Arc::new(Repetition::new(*c)?),
             Self::Remote(c) => Arc::new(RemoteReward::new(c.clone())?),
-            Self::CodeSwitching(_) | Self::Judge(_) | Self::ToolCall(_) => {
+            Self::ToolCall(c) => Arc::new(ToolCallReward::new(*c)),
+            Self::CodeSwitching(_) | Self::Judge(_) => {
                 unreachable!("validate() refuses kinds not in this build")
             }
             Self::Custom(_) => {
@@ -485,7 +488,7 @@ mod tests {
 
     #[test]
     fn kinds_not_in_this_build_parse_but_do_not_validate() {
-        for kind in ["code_switching", "judge", "tool_call"] {
+        for kind in ["code_switching", "judge"] {
             let json = format!(r#"{{"rewards": [{{"kind": "{kind}", "url": "http://x"}}]}}"#);
             let config = parse(&json).unwrap();
             let err = config.validate().unwrap_err();

@@ -406,7 +406,7 @@ fn bad_configs_fail_up_front_naming_the_field() {
             "{base}\n[[rewards]]\nkind = \"{k}\"\nmodel = \"x\"\n"
         ))
     };
-    for k in ["code_switching", "judge", "tool_call"] {
+    for k in ["code_switching", "judge"] {
         assert_eq!(
             kind(k),
             format!("`rewards[2].kind`: reward kind `{k}` is not available in this build yet")

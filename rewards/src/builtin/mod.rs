@@ -8,6 +8,7 @@ pub mod length;
 pub mod numeric;
 pub mod regex;
 pub mod repetition;
+pub mod tool_call;
 
 use crate::reward::{RewardOutput, SampleScore};
 use crate::sample::Sample;

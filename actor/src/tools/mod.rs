@@ -1,0 +1,96 @@
+//! Tools the policy can call during a rollout: the [`Tool`] trait, what a call gets
+//! ([`ToolContext`]) and returns ([`ToolOutput`] or a [`ToolError`]), the [`ToolRegistry`] that
+//! names them and renders their definitions for the chat template's `tools`, the executor that
+//! runs calls under a timeout ([`execute_calls`]) and the built-ins: [`Calculator`]
+//! (`calculator`) and [`ImageZoom`] (`image_zoom`).
+
+mod calculator;
+mod execute;
+mod image_zoom;
+mod registry;
+
+use std::sync::Arc;
+
+use image::RgbImage;
+use serde_json::{Map, Value};
+use temper_model::chat::JsonValue;
+
+pub use calculator::{Calculator, evaluate};
+pub use execute::{ExecutedCall, execute_calls};
+pub use image_zoom::{ImageZoom, ZoomRegion};
+pub use registry::ToolRegistry;
+
+/// What a tool call sees besides its arguments: the images of the prompt, in prompt order.
+#[derive(Debug, Clone, Default)]
+pub struct ToolContext {
+    /// The prompt's images as given (before the processor's resize).
+    pub images: Arc<Vec<RgbImage>>,
+}
+
+/// A tool's answer: text, and images the model is shown after it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ToolOutput {
+    /// The text of the tool response.
+    pub text: String,
+    /// Images shown to the model (each becomes vision tokens in the tool response).
+    pub images: Vec<RgbImage>,
+}
+
+impl ToolOutput {
+    /// A text-only output.
+    pub fn text(text: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            images: Vec::new(),
+        }
+    }
+}
+
+/// Why a call failed; the message is what the model is shown.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ToolError {
+    /// The arguments do not fit the tool's schema.
+    #[error("invalid arguments: {0}")]
+    InvalidArguments(String),
+    /// The arguments were well-formed but the tool could not do it.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A tool the policy may call by name.
+///
+/// `call` runs on a worker thread under the tool loop's timeout, so it must be `Send + Sync`;
+/// it must never panic on bad input (return a [`ToolError`] instead).
+pub trait Tool: Send + Sync {
+    /// The name the model calls it by.
+    fn name(&self) -> &str;
+    /// One or two sentences for the system prompt.
+    fn description(&self) -> &str;
+    /// The JSON schema of the arguments object.
+    fn parameters(&self) -> JsonValue;
+    /// Runs one call.
+    fn call(
+        &self,
+        arguments: &Map<String, Value>,
+        context: &ToolContext,
+    ) -> Result<ToolOutput, ToolError>;
+
+    /// The definition in the OpenAI function format that Qwen's template lists under `# Tools`:
+    /// `{"type": "function", "function": {"name", "description", "parameters"}}`.
+    fn definition(&self) -> JsonValue {
+        JsonValue::Object(vec![
+            ("type".into(), JsonValue::String("function".into())),
+            (
+                "function".into(),
+                JsonValue::Object(vec![
+                    ("name".into(), JsonValue::String(self.name().into())),
+                    (
+                        "description".into(),
+                        JsonValue::String(self.description().into()),
+                    ),
+                    ("parameters".into(), self.parameters()),
+                ]),
+            ),
+        ])
+    }
+}
