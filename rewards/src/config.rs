@@ -22,9 +22,9 @@
 //! then checks every value and names the offending field (`rewards[2].weight`). The kind names
 //! are stable: configs rely on them.
 //!
-//! `code_switching`, `judge`, `tool_call` and `remote` are recognised but not implemented in
-//! this build: they parse (with any fields) and fail validation with "reward kind `judge` is
-//! not available in this build yet".
+//! `tool_call` and `remote` are recognised but not implemented in this build: they parse (with
+//! any fields) and fail validation with "reward kind `remote` is not available in this build
+//! yet".
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -34,8 +34,10 @@ use serde::ser::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::builtin::choice::{Choice, ChoiceConfig};
+use crate::builtin::code_switching::{CodeSwitching, CodeSwitchingConfig};
 use crate::builtin::exact_match::{ExactMatch, ExactMatchConfig};
 use crate::builtin::format::{Format, FormatConfig};
+use crate::builtin::judge::{Judge, JudgeConfig};
 use crate::builtin::length::{Length, LengthConfig};
 use crate::builtin::numeric::{NumericConfig, NumericMatch};
 use crate::builtin::regex::{RegexConfig, RegexMatch};
@@ -65,10 +67,10 @@ pub enum RewardConfig {
     Length(LengthConfig),
     /// Repeated n-gram penalty.
     Repetition(RepetitionConfig),
-    /// Language-consistency penalty (not in this build yet).
-    CodeSwitching(PendingConfig),
-    /// Judge-model reward (not in this build yet).
-    Judge(PendingConfig),
+    /// Language-consistency penalty.
+    CodeSwitching(CodeSwitchingConfig),
+    /// Judge-model reward.
+    Judge(JudgeConfig),
     /// Tool-call reward (not in this build yet).
     ToolCall(PendingConfig),
     /// Remote reward service (not in this build yet).
@@ -118,12 +120,12 @@ impl RewardConfig {
             Self::Format(c) => c.validate(),
             Self::Length(c) => c.validate(),
             Self::Repetition(c) => c.validate(),
-            Self::CodeSwitching(_) | Self::Judge(_) | Self::ToolCall(_) | Self::Remote(_) => {
-                Err(RewardError::Unavailable {
-                    field: "kind".into(),
-                    kind: self.kind(),
-                })
-            }
+            Self::CodeSwitching(c) => c.validate(),
+            Self::Judge(c) => c.validate(),
+            Self::ToolCall(_) | Self::Remote(_) => Err(RewardError::Unavailable {
+                field: "kind".into(),
+                kind: self.kind(),
+            }),
             Self::Custom(_) => Ok(()),
         }
     }
@@ -140,7 +142,9 @@ impl RewardConfig {
             Self::Format(c) => Arc::new(Format::new(c.clone())?),
             Self::Length(c) => Arc::new(Length::new(*c)?),
             Self::Repetition(c) => Arc::new(Repetition::new(*c)?),
-            Self::CodeSwitching(_) | Self::Judge(_) | Self::ToolCall(_) | Self::Remote(_) => {
+            Self::CodeSwitching(c) => Arc::new(CodeSwitching::new(c.clone())?),
+            Self::Judge(c) => Arc::new(Judge::from_config(c)?),
+            Self::ToolCall(_) | Self::Remote(_) => {
                 unreachable!("validate() refuses kinds not in this build")
             }
             Self::Custom(_) => {
@@ -482,7 +486,7 @@ mod tests {
 
     #[test]
     fn kinds_not_in_this_build_parse_but_do_not_validate() {
-        for kind in ["code_switching", "judge", "tool_call", "remote"] {
+        for kind in ["tool_call", "remote"] {
             let json = format!(r#"{{"rewards": [{{"kind": "{kind}", "url": "http://x"}}]}}"#);
             let config = parse(&json).unwrap();
             let err = config.validate().unwrap_err();

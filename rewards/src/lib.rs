@@ -12,9 +12,10 @@
 //!   bad field (`rewards[2].weight`). Custom Rust rewards plug in through a [`RewardRegistry`].
 //!
 //! Built-in kinds (stable names): `exact_match`, `numeric`, `choice`, `regex`, `format`,
-//! `length` (DAPO overlong shaping), `repetition`; each module doc in [`builtin`] states its
-//! exact rule and what it does against gaming. `code_switching`, `judge`, `tool_call` and
-//! `remote` are recognised by the config but not yet in this build.
+//! `length` (DAPO overlong shaping), `repetition`, `code_switching` (language consistency),
+//! `judge` (a judge model over HTTP or a local checkpoint); each module doc in [`builtin`]
+//! states its exact rule and what it does against gaming. `tool_call` and `remote` are
+//! recognised by the config but not yet in this build.
 //!
 //! Synchronous callers score a batch with [`RewardSet::score_blocking`]:
 //!

@@ -231,8 +231,9 @@ impl RewardSet {
                 "`score_blocking` was called inside an async runtime; use `score(..).await`".into(),
             ));
         }
+        // I/O as well as time: the judge (and remote) rewards talk to servers.
         let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
+            .enable_all()
             .build()
             .map_err(|e| RewardError::Runtime(format!("cannot start a tokio runtime: {e}")))?;
         Ok(runtime.block_on(self.score(samples)))
