@@ -10,7 +10,6 @@
 //! quarantined or the line could not be read). A bad line is written with its error and the run
 //! goes on; a summary goes to stderr.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};

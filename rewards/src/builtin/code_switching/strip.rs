@@ -4,7 +4,8 @@
 //! runs to the end), inline code (`` `…` ``), display math (`$$…$$`, `\[…\]`), inline math
 //! (`\(…\)`, and `$…$` when the content neither starts nor ends with a space, so prices like
 //! "$5 and $10" survive), quoted spans (`"…"`, `“…”`, `«…»`, `「…」`, `『…』`, each within a
-//! line except the CJK brackets) and URLs (`http(s)://…`, `ftp://…`, `www.…`). A block becomes a
+//! line except the CJK brackets), URLs (`http(s)://…`, `ftp://…`, `www.…`) and markup tags
+//! (`<think>`, `</answer>`; their content stays). A block becomes a
 //! line break and an inline span a space, so the words on either side do not run together.
 
 use std::sync::LazyLock;
@@ -27,6 +28,8 @@ static PATTERNS: LazyLock<Vec<(Regex, bool)>> = LazyLock::new(|| {
         (r"『[^』]*』", false),
         (r#"(?i)\b(?:https?|ftp)://[^\s<>"')\]]+"#, false),
         (r#"(?i)\bwww\.[^\s<>"')\]]+"#, false),
+        // Markup tags (`<think>`, `</answer>`, `<br/>`), not their content.
+        (r"</?[A-Za-z][A-Za-z0-9_-]*(?:\s[^<>]*)?/?>", false),
     ]
     .into_iter()
     .map(|(pattern, block)| (Regex::new(pattern).expect("valid pattern"), block))
@@ -86,6 +89,10 @@ mod tests {
         assert_eq!(
             words("See https://example.com/a?b=c and www.test.org/x."),
             ["See", "and"]
+        );
+        assert_eq!(
+            words("<think>denke nach</think><answer>3</answer><br/>"),
+            ["denke", "nach", "3"]
         );
     }
 }

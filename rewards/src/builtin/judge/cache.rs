@@ -23,11 +23,14 @@ pub fn cache_key(parts: &[&str]) -> CacheKey {
     hash.finalize().into()
 }
 
+/// The replies by key, and the keys in insertion order (for eviction).
+type Entries = (HashMap<CacheKey, String>, VecDeque<CacheKey>);
+
 /// A bounded map of judge replies, oldest evicted first.
 #[derive(Debug)]
 pub struct JudgeCache {
     capacity: usize,
-    inner: Mutex<(HashMap<CacheKey, String>, VecDeque<CacheKey>)>,
+    inner: Mutex<Entries>,
 }
 
 impl JudgeCache {
@@ -71,7 +74,7 @@ impl JudgeCache {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (HashMap<CacheKey, String>, VecDeque<CacheKey>)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         // A panic while holding the lock cannot leave the map inconsistent with its use here.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
