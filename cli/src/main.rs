@@ -1,6 +1,7 @@
 //! `temper`: the single binary. Subcommands so far: `forward` (HF-compatible logits and
 //! log-probs for an inputs file), `generate` (token ids for an inputs file, or text for a
-//! prompt with images / a video) and `convert` (re-save a checkpoint).
+//! prompt with images / a video), `convert` (re-save a checkpoint), `train`, `bench` and
+//! `reward` (score a JSONL file of responses offline).
 
 mod bench;
 mod chat;
@@ -9,6 +10,7 @@ mod device;
 mod forward;
 mod generate;
 mod metrics_server;
+mod reward;
 mod train;
 
 use anyhow::Result;
@@ -37,6 +39,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Measure prefill / decode / training throughput on a random model of a given shape.
     Bench(bench::BenchArgs),
+    /// Score a JSONL file of responses with a `[[rewards]]` config, offline.
+    Reward(reward::RewardArgs),
 }
 
 fn main() -> Result<()> {
@@ -52,5 +56,6 @@ fn main() -> Result<()> {
         Command::Convert(args) => convert::run(args),
         Command::Train(args) => train::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Reward(args) => reward::run(args),
     }
 }

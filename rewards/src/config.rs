@@ -22,11 +22,8 @@
 //! then checks every value and names the offending field (`rewards[2].weight`). The kind names
 //! are stable: configs rely on them.
 //!
-//! `code_switching` and `judge` are recognised but not implemented in
-//! this build: they parse (with any fields) and fail validation with "reward kind `judge` is
-//! not available in this build yet".
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use serde::de::Error as _;
@@ -34,8 +31,10 @@ use serde::ser::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::builtin::choice::{Choice, ChoiceConfig};
+use crate::builtin::code_switching::{CodeSwitching, CodeSwitchingConfig};
 use crate::builtin::exact_match::{ExactMatch, ExactMatchConfig};
 use crate::builtin::format::{Format, FormatConfig};
+use crate::builtin::judge::{Judge, JudgeConfig};
 use crate::builtin::length::{Length, LengthConfig};
 use crate::builtin::numeric::{NumericConfig, NumericMatch};
 use crate::builtin::regex::{RegexConfig, RegexMatch};
@@ -67,10 +66,10 @@ pub enum RewardConfig {
     Length(LengthConfig),
     /// Repeated n-gram penalty.
     Repetition(RepetitionConfig),
-    /// Language-consistency penalty (not in this build yet).
-    CodeSwitching(PendingConfig),
-    /// Judge-model reward (not in this build yet).
-    Judge(PendingConfig),
+    /// Language-consistency penalty.
+    CodeSwitching(CodeSwitchingConfig),
+    /// Judge-model reward.
+    Judge(JudgeConfig),
     /// Tool use of a multi-turn rollout and its final answer.
     ToolCall(ToolCallConfig),
     /// A reward plug-in service over gRPC.
@@ -78,12 +77,6 @@ pub enum RewardConfig {
     /// A reward registered under the entry's `name` in a [`RewardRegistry`](crate::RewardRegistry).
     Custom(CustomConfig),
 }
-
-/// The options of a kind that this build recognises but does not implement yet: kept as
-/// written, never interpreted.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct PendingConfig(pub BTreeMap<String, serde_json::Value>);
 
 /// `kind = "custom"` has no options of its own: the entry's `name` picks the registered reward.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,12 +115,8 @@ impl RewardConfig {
             Self::Repetition(c) => c.validate(),
             Self::Remote(c) => c.validate(),
             Self::ToolCall(c) => c.validate(),
-            Self::CodeSwitching(_) | Self::Judge(_) => {
-                Err(RewardError::Unavailable {
-                    field: "kind".into(),
-                    kind: self.kind(),
-                })
-            }
+            Self::CodeSwitching(c) => c.validate(),
+            Self::Judge(c) => c.validate(),
             Self::Custom(_) => Ok(()),
         }
     }
@@ -146,9 +135,8 @@ impl RewardConfig {
             Self::Repetition(c) => Arc::new(Repetition::new(*c)?),
             Self::Remote(c) => Arc::new(RemoteReward::new(c.clone())?),
             Self::ToolCall(c) => Arc::new(ToolCallReward::new(*c)),
-            Self::CodeSwitching(_) | Self::Judge(_) => {
-                unreachable!("validate() refuses kinds not in this build")
-            }
+            Self::CodeSwitching(c) => Arc::new(CodeSwitching::new(c.clone())?),
+            Self::Judge(c) => Arc::new(Judge::from_config(c)?),
             Self::Custom(_) => {
                 return Err(RewardError::config(
                     "kind",
@@ -484,22 +472,6 @@ mod tests {
         }
         let empty = parse(r#"{"rewards": []}"#).unwrap().validate().unwrap_err();
         assert!(empty.to_string().starts_with("invalid `rewards`"));
-    }
-
-    #[test]
-    fn kinds_not_in_this_build_parse_but_do_not_validate() {
-        for kind in ["code_switching", "judge"] {
-            let json = format!(r#"{{"rewards": [{{"kind": "{kind}", "url": "http://x"}}]}}"#);
-            let config = parse(&json).unwrap();
-            let err = config.validate().unwrap_err();
-            assert_eq!(
-                err.to_string(),
-                format!(
-                    "`rewards[0].kind`: reward kind `{kind}` is not available in this build yet"
-                )
-            );
-            assert!(config.rewards[0].reward.build().is_err());
-        }
     }
 
     #[test]

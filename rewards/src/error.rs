@@ -24,14 +24,6 @@ pub enum RewardError {
         /// What the value must satisfy.
         reason: String,
     },
-    /// A kind that configs may name but that this build does not implement yet.
-    #[error("`{field}`: reward kind `{kind}` is not available in this build yet")]
-    Unavailable {
-        /// The field, `rewards[i].kind`.
-        field: String,
-        /// The kind, e.g. `judge`.
-        kind: &'static str,
-    },
     /// `kind = "custom"` with a `name` that no one registered in the [`RewardRegistry`](crate::RewardRegistry).
     #[error("`{field}`: no custom reward named `{name}` is registered (registered: {registered})")]
     UnknownCustom {
@@ -81,10 +73,6 @@ impl RewardError {
                 field: prefix(field),
                 value,
                 reason,
-            },
-            Self::Unavailable { field, kind } => Self::Unavailable {
-                field: prefix(field),
-                kind,
             },
             Self::UnknownCustom {
                 field,
@@ -140,15 +128,6 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "invalid `rewards[2].weight` = NaN: must be finite"
-        );
-        let err = RewardError::Unavailable {
-            field: "kind".into(),
-            kind: "judge",
-        }
-        .at(0);
-        assert_eq!(
-            err.to_string(),
-            "`rewards[0].kind`: reward kind `judge` is not available in this build yet"
         );
     }
 

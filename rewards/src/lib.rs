@@ -12,10 +12,10 @@
 //!   bad field (`rewards[2].weight`). Custom Rust rewards plug in through a [`RewardRegistry`].
 //!
 //! Built-in kinds (stable names): `exact_match`, `numeric`, `choice`, `regex`, `format`,
-//! `length` (DAPO overlong shaping), `repetition`, `tool_call` (multi-turn tool use); each module
-//! doc in [`builtin`] states its exact rule and what it does against gaming. `remote` calls a
-//! reward plug-in service over gRPC (see [`remote`]). `code_switching` and `judge` are recognised
-//! by the config but not yet in this build.
+//! `length` (DAPO overlong shaping), `repetition`, `code_switching` (language consistency),
+//! `judge` (a judge model over HTTP or a local checkpoint), `tool_call` (multi-turn tool use);
+//! each module doc in [`builtin`] states its exact rule and what it does against gaming.
+//! `remote` calls a reward plug-in service over gRPC (see [`remote`]).
 //!
 //! Synchronous callers score a batch with [`RewardSet::score_blocking`]:
 //!

@@ -271,7 +271,7 @@ impl RewardSet {
                 "`score_blocking` was called inside an async runtime; use `score(..).await`".into(),
             ));
         }
-        // Time for timeouts, I/O for remote rewards.
+        // Time for timeouts, I/O for the judge and remote rewards.
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -2,8 +2,10 @@
 //! no I/O; a private helper turns such a function into a batched [`RewardOutput`].
 
 pub mod choice;
+pub mod code_switching;
 pub mod exact_match;
 pub mod format;
+pub mod judge;
 pub mod length;
 pub mod numeric;
 pub mod regex;
