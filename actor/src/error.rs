@@ -27,6 +27,9 @@ pub enum ActorError {
     /// The model, tokenizer or preprocessing failed.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// A remote tool service could not be reached or described its tools badly.
+    #[error("remote tools: {0}")]
+    Tools(String),
 }
 
 impl ActorError {

@@ -2,12 +2,14 @@
 //! ([`ToolContext`]) and returns ([`ToolOutput`] or a [`ToolError`]), the [`ToolRegistry`] that
 //! names them and renders their definitions for the chat template's `tools`, the executor that
 //! runs calls under a timeout ([`execute_calls`]) and the built-ins: [`Calculator`]
-//! (`calculator`) and [`ImageZoom`] (`image_zoom`).
+//! (`calculator`) and [`ImageZoom`] (`image_zoom`); tools of a gRPC tool service join them
+//! through [`connect_remote_tools`].
 
 mod calculator;
 mod execute;
 mod image_zoom;
 mod registry;
+mod remote;
 
 use std::sync::Arc;
 
@@ -19,6 +21,7 @@ pub use calculator::{Calculator, evaluate};
 pub use execute::{ExecutedCall, execute_calls};
 pub use image_zoom::{ImageZoom, ZoomRegion};
 pub use registry::ToolRegistry;
+pub use remote::{RemoteTool, connect_remote_tools};
 
 /// What a tool call sees besides its arguments: the images of the prompt, in prompt order.
 #[derive(Debug, Clone, Default)]
