@@ -78,6 +78,24 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// Runs one gRPC call under `timeout` and maps its outcome: the message, the service's status
+    /// (see [`ClientError::from_status`]) or [`ClientError::Timeout`]. Every Temper client makes
+    /// its calls through this, so a timeout means the same thing everywhere.
+    pub async fn timed<T>(
+        url: &str,
+        timeout: std::time::Duration,
+        call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    ) -> Result<T, Self> {
+        match tokio::time::timeout(timeout, call).await {
+            Ok(Ok(response)) => Ok(response.into_inner()),
+            Ok(Err(status)) => Err(Self::from_status(url, &status)),
+            Err(_) => Err(Self::Timeout {
+                url: url.to_string(),
+                after: timeout,
+            }),
+        }
+    }
+
     /// The error for a failed call to the service at `url`.
     pub fn from_status(url: &str, status: &tonic::Status) -> Self {
         match status.code() {

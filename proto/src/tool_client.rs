@@ -120,16 +120,7 @@ impl ToolClient {
             .run(ClientError::code, |_| {
                 let request = Request::new(message.clone());
                 let call = send(self.client.clone(), request);
-                async move {
-                    match tokio::time::timeout(timeout, call).await {
-                        Ok(Ok(response)) => Ok(response.into_inner()),
-                        Ok(Err(status)) => Err(ClientError::from_status(&self.url, &status)),
-                        Err(_) => Err(ClientError::Timeout {
-                            url: self.url.clone(),
-                            after: timeout,
-                        }),
-                    }
-                }
+                ClientError::timed(&self.url, timeout, call)
             })
             .await
     }

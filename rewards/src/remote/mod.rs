@@ -149,14 +149,7 @@ impl RemoteReward {
                 let mut client = client.clone();
                 async move {
                     let request = Request::new(HealthRequest {});
-                    match tokio::time::timeout(timeout, client.health(request)).await {
-                        Ok(Ok(response)) => Ok(response.into_inner()),
-                        Ok(Err(status)) => Err(ClientError::from_status(url, &status)),
-                        Err(_) => Err(ClientError::Timeout {
-                            url: url.clone(),
-                            after: timeout,
-                        }),
-                    }
+                    ClientError::timed(url, timeout, client.health(request)).await
                 }
             })
             .await
@@ -259,14 +252,7 @@ impl RemoteReward {
                         .await
                         .expect("the semaphore is never closed");
                     let request = Request::new(request);
-                    match tokio::time::timeout(timeout, client.score(request)).await {
-                        Ok(Ok(response)) => Ok(response.into_inner()),
-                        Ok(Err(status)) => Err(ClientError::from_status(url, &status)),
-                        Err(_) => Err(ClientError::Timeout {
-                            url: url.clone(),
-                            after: timeout,
-                        }),
-                    }
+                    ClientError::timed(url, timeout, client.score(request)).await
                 }
             })
             .await
