@@ -6,9 +6,9 @@
 //!
 //! `cargo bench -p temper-learner --bench update` (`-- --quick` for one repeat).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
+
+use temper_model::alloc_counter::{CountingAlloc, peak_mib, reset_peak};
 
 use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
@@ -23,35 +23,8 @@ use temper_model::backend::CpuAutodiff;
 use temper_model::chat::{ContentPart, Message};
 use temper_model::{Qwen3Vl, Qwen3VlConfig, SamplingParams};
 
-struct CountingAlloc;
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        ptr
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
-
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
-
-fn reset_peak() {
-    PEAK.store(CURRENT.load(Ordering::Relaxed), Ordering::Relaxed);
-}
-
-fn peak_mib() -> f64 {
-    PEAK.load(Ordering::Relaxed) as f64 / (1 << 20) as f64
-}
 
 type B = CpuAutodiff;
 type Inner = <B as AutodiffBackend>::InnerBackend;

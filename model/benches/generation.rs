@@ -6,43 +6,16 @@
 //! `--features ndarray` the same cases also run on burn's ndarray backend, for comparison with
 //! the default flex backend in the same run.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
+
+use temper_model::alloc_counter::{CountingAlloc, peak_mib, reset_peak};
 
 use burn::prelude::Backend;
 use temper_model::{Batch, Qwen3Vl, Qwen3VlConfig, SamplingParams};
 
 /// Heap accounting: current and peak bytes, so each case reports its own peak.
-struct CountingAlloc;
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let ptr = unsafe { System.alloc(layout) };
-        if !ptr.is_null() {
-            let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        ptr
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
-
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
-
-fn reset_peak() {
-    PEAK.store(CURRENT.load(Ordering::Relaxed), Ordering::Relaxed);
-}
-
-fn peak_mib() -> f64 {
-    PEAK.load(Ordering::Relaxed) as f64 / (1 << 20) as f64
-}
 
 fn config(
     vocab: usize,

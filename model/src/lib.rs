@@ -4,6 +4,7 @@
 //! Everything is generic over `B: Backend`; [`backend`] names the CPU default and the CUDA
 //! backend behind the `cuda` feature.
 
+pub mod alloc_counter;
 pub mod backend;
 pub mod cache;
 pub mod chat;
