@@ -57,17 +57,6 @@ def fmt(x, spec=".1f") -> str:
     return "" if x is None else format(x, spec)
 
 
-def projected_sample(temper: dict[str, dict], b: int) -> dict | None:
-    """generate_sample from generate_greedy plus the measured extra host cost of full sampling."""
-    greedy, sampler = temper.get(f"generate_greedy_b{b}"), temper.get("host_sampler")
-    if not greedy or not sampler:
-        return None
-    extra_ms = sampler["sample_ms_per_row_token"] - sampler["greedy_ms_per_row_token"]
-    n = greedy["new_tokens"]
-    decode_s = greedy["decode_s"] + extra_ms * 1e-3 * b * (n - 1)
-    return {"tokens_per_s": b * (n - 1) / decode_s, "projected": True}
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--torch", type=Path, required=True)
@@ -92,8 +81,7 @@ def main(argv=None) -> int:
               f"init {fmt(r.get('init_s'))} s")
         sampler = by_case(r).get("host_sampler")
         if sampler:
-            print(f"  host sampler per row-token: greedy {sampler['greedy_ms_per_row_token']:.3f} ms, "
-                  f"sample (full vocab, T=1) {sampler['sample_ms_per_row_token']:.3f} ms")
+            print(f"  picking: {sampler.get('notes', '')}")
     params = {torch_report.get("params") if torch_report else None} | {r.get("params") for _, r in tempers}
     params.discard(None)
     if len(params) > 1:
@@ -126,13 +114,10 @@ def main(argv=None) -> int:
         cells, any_value = [], t is not None
         for _, r in tempers:
             ours = by_case(r).get(temper_case)
-            if ours is None and temper_case.startswith("generate_sample_b"):
-                ours = projected_sample(by_case(r), int(temper_case.rsplit("b", 1)[1]))
             rate = ours.get("tokens_per_s") if ours else None
             any_value |= rate is not None
             ratio = rate / t["tokens_per_s"] if rate and t and t.get("tokens_per_s") else None
-            mark = " (projected)" if ours and ours.get("projected") else ""
-            cells.append(f" {fmt(rate)}{mark} | {fmt(ratio, '.2f')} |")
+            cells.append(f" {fmt(rate)} | {fmt(ratio, '.2f')} |")
         if any_value:
             print(f"| {label} | {fmt(t.get('tokens_per_s') if t else None)} |" + "".join(cells))
 

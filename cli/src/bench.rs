@@ -3,14 +3,15 @@
 //!
 //! Cases (each optional, run in the order of `--cases`; `bench/README.md` says what each one
 //! measures and how `bench/torch_baseline.py` measures the same on PyTorch/transformers):
-//! - `sampler`: host cost of `Sampler::sample` over one vocabulary-sized row (greedy and full
-//!   temperature-1 sampling). `generate` samples every row of every step on the host, one row
-//!   after another, so this bounds decode throughput whatever the device does.
+//! - `sampler`: picking tokens. Host `Sampler::sample` over one vocabulary-sized row (greedy,
+//!   the whole distribution at temperature 1, and top-p 0.95, which sorts the row), and the
+//!   device picker `generate` uses for untruncated rows: one `[B, V]` step, ids back to the host.
 //! - `prefill`: `prefill` of a `B × prompt` batch into a preallocated KV cache.
 //! - `decode`: the device part of decoding: `decode_step` with an on-device argmax, only the
-//!   chosen ids coming back to the host (what `generate` could do with device sampling).
-//! - `generate`: the real `Qwen3Vl::generate` (prefill, `[B, V]` logits to the host every step,
-//!   host sampling); decode time = generate(N) − generate(1), so only the N − 1 decode steps count.
+//!   chosen ids coming back to the host.
+//! - `generate`: the real `Qwen3Vl::generate` (prefill, tokens picked on the device every step,
+//!   with behaviour log-probs); decode time = generate(N) − generate(1), so only the N − 1 decode
+//!   steps count.
 //! - `train`: one learner step's compute under autodiff: forward, per-token log-probs
 //!   (`token_scores`, chunked over the vocabulary), loss = −mean log-prob, backward.
 //!
@@ -34,6 +35,7 @@ use burn::prelude::*;
 use burn::tensor::{Element, FloatDType, IntDType, set_default_dtypes};
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
+use temper_model::device_sampling::DevicePicker;
 use temper_model::logprobs::DEFAULT_LOGITS_BUDGET;
 use temper_model::sampling::Sampler;
 use temper_model::weights::{Init, TensorSource};
@@ -473,7 +475,6 @@ fn bench<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<()> {
     let bound = id_bound(&config);
 
     let mut model: Option<Qwen3Vl<B>> = None;
-    let mut sampler_ms: HashMap<&'static str, f64> = HashMap::new();
     for &case in &args.cases {
         if case == Case::Train {
             // Free the inference model first: the learner step gets the device to itself.
@@ -484,7 +485,7 @@ fn bench<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<()> {
             continue;
         }
         if case == Case::Sampler {
-            sampler_case(t.vocab_size, args.seed, &mut report, &mut sampler_ms)?;
+            sampler_case::<B>(t.vocab_size, args, device, &mut report)?;
             continue;
         }
         if model.is_none() {
@@ -518,7 +519,7 @@ fn bench<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<()> {
             Case::Generate => {
                 let batches = args.generate_batches.as_ref().unwrap_or(&args.batches);
                 for &b in batches {
-                    generate_case(m, b, &sampler_ms, args, bound, device, &mut report)?;
+                    generate_case(m, b, args, bound, device, &mut report)?;
                     B::memory_cleanup(device);
                 }
             }
@@ -530,27 +531,32 @@ fn bench<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<()> {
     Ok(())
 }
 
-fn sampler_case(
+fn sampler_case<B: Backend>(
     vocab: usize,
-    seed: u64,
+    args: &BenchArgs,
+    device: &B::Device,
     report: &mut Report,
-    out: &mut HashMap<&'static str, f64>,
 ) -> Result<()> {
     let start_unix = now_unix();
+    let seed = args.seed;
     let mut logits = vec![0.0f32; vocab];
     fill_uniform(&mut logits, seed ^ 0x5eed, 4.0);
     let sample = SamplingParams {
         temperature: 1.0,
-        top_p: 1.0,
-        top_k: 0,
         max_new_tokens: 1,
         seed,
-        ..SamplingParams::default() // no stop tokens
+        ..SamplingParams::default() // whole distribution, no stop tokens
+    };
+    let nucleus = SamplingParams {
+        top_p: 0.95,
+        ..sample.clone()
     };
     let mut results = serde_json::Map::new();
+    let mut host_ms = HashMap::new();
     for (name, params, iters) in [
         ("greedy", SamplingParams::greedy(1), 40usize),
-        ("sample", sample, 10usize),
+        ("sample", sample.clone(), 40),
+        ("sample_top_p", nucleus, 10),
     ] {
         let mut sampler = Sampler::new(seed, 0);
         std::hint::black_box(sampler.sample(&logits, &params));
@@ -559,16 +565,41 @@ fn sampler_case(
             std::hint::black_box(sampler.sample(&logits, &params));
         }
         let ms = start.elapsed().as_secs_f64() * 1e3 / iters as f64;
-        out.insert(name, ms);
+        host_ms.insert(name, ms);
         results.insert(format!("{name}_ms_per_row_token"), json!(ms));
         results.insert(format!("{name}_max_tokens_per_s_one_core"), json!(1e3 / ms));
+    }
+    // What `generate` does for untruncated rows: one `DevicePicker::pick` per step over the
+    // `[B, V]` logits, ids and log-probs back to the host (sync included).
+    let mut device_ms = Vec::new();
+    for &b in &args.batches {
+        let refs = vec![&sample; b];
+        let picker = DevicePicker::<B>::new(&refs, vocab, device).expect("untruncated rows");
+        let rows: Vec<f32> = (0..b).flat_map(|_| logits.iter().copied()).collect();
+        let rows = Tensor::<B, 2>::from_data(TensorData::new(rows, [b, vocab]), device);
+        let mut samplers: Vec<Sampler> = (0..b).map(|r| Sampler::new(seed, r as u64)).collect();
+        std::hint::black_box(picker.pick(rows.clone(), &mut samplers));
+        let times: Vec<f64> = (0..5)
+            .map(|_| {
+                let start = Instant::now();
+                std::hint::black_box(picker.pick(rows.clone(), &mut samplers));
+                start.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        let ms = median(&times);
+        results.insert(format!("device_pick_b{b}_ms_per_step"), json!(ms));
+        device_ms.push(format!("b{b} {ms:.3} ms"));
     }
     let mut case = json!({
         "case": "host_sampler",
         "vocab": vocab,
         "notes": format!(
-            "host Sampler::sample per row per token: greedy {:.3} ms, sample {:.3} ms",
-            out["greedy"], out["sample"]
+            "host Sampler::sample per row-token: greedy {:.3} ms, sample {:.3} ms, top-p {:.3} ms; \
+             device pick per step: {}",
+            host_ms["greedy"],
+            host_ms["sample"],
+            host_ms["sample_top_p"],
+            device_ms.join(", ")
         ),
         "start_unix": start_unix,
         "end_unix": now_unix(),
@@ -673,7 +704,6 @@ fn decode_case<B: Backend>(
 fn generate_case<B: Backend>(
     model: &Qwen3Vl<B>,
     b: usize,
-    sampler_ms: &HashMap<&'static str, f64>,
     args: &BenchArgs,
     bound: usize,
     device: &B::Device,
@@ -712,7 +742,6 @@ fn generate_case<B: Backend>(
         b * n
     );
     let decode_s = total - first_s;
-    let host_sampling_s = sampler_ms.get(mode).map(|ms| ms * 1e-3 * (b * n) as f64);
     report.push(json!({
         "case": format!("generate_{mode}_b{b}"),
         "kind": "generate",
@@ -728,12 +757,8 @@ fn generate_case<B: Backend>(
         // Null when the decode steps are too short to time against generate(1)'s noise.
         "tokens_per_s": (decode_s > 0.0).then(|| (b * (n - 1)) as f64 / decode_s),
         "e2e_tokens_per_s": (b * n) as f64 / total,
-        "host_sampling_s_estimate": host_sampling_s,
         "warmup_s": warmup_s,
-        "notes": format!(
-            "generate(N) − generate(1); host sampling ≈ {}",
-            host_sampling_s.map_or("?".to_string(), |s| format!("{s:.2} s"))
-        ),
+        "notes": "generate(N) − generate(1); tokens picked on the device",
         "start_unix": start_unix,
         "end_unix": now_unix(),
     }))

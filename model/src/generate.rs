@@ -2,10 +2,13 @@
 //!
 //! Grouped sampling prefills each prompt once and forks its cache into `G` rows, so a group of
 //! samples shares the prompt's compute; all rows then decode together, one batched step per
-//! token. Every sampled token comes with its behaviour log-prob (see `sampling`).
+//! token. Every sampled token comes with its behaviour log-prob (see `sampling`). Tokens are
+//! picked on the device when every row samples the whole distribution (`device_sampling`), so a
+//! step copies ids, not logits, to the host; top-k / top-p rows are sampled on the host.
 
 use burn::prelude::*;
 
+use crate::device_sampling::{DevicePicker, Picks};
 use crate::error::{ModelError, Result};
 use crate::model::{Batch, Qwen3Vl};
 use crate::sampling::{Sampler, SamplingParams};
@@ -74,10 +77,10 @@ impl<B: Backend> Qwen3Vl<B> {
         let mut cache = self.new_cache(prompts, batch.seq_len() + max_new);
         let prompt_logits = self.prefill(batch, &mut cache)?;
         let vocab = prompt_logits.dims()[1];
-        let prompt_logits = host_f32(prompt_logits);
         let mut cache = if group > 1 { cache.fork(group) } else { cache };
 
         let rows = prompts * group;
+        let row_params: Vec<&SamplingParams> = (0..rows).map(|r| &params[r / group]).collect();
         let mut out: Vec<Generation> = (0..rows)
             .map(|r| Generation {
                 prompt: r / group,
@@ -90,24 +93,24 @@ impl<B: Backend> Qwen3Vl<B> {
         let mut samplers: Vec<Sampler> = (0..rows)
             .map(|r| Sampler::new(params[r / group].seed, (r % group) as u64))
             .collect();
-        let mut done: Vec<bool> = (0..rows)
-            .map(|r| params[r / group].max_new_tokens == 0)
-            .collect();
-        // Each row's next-token logits; before the first step all samples of a prompt share them.
-        let mut logits: Vec<f32> = Vec::with_capacity(rows * vocab);
-        for r in 0..rows {
-            let p = r / group;
-            logits.extend_from_slice(&prompt_logits[p * vocab..(p + 1) * vocab]);
-        }
+        let mut done: Vec<bool> = row_params.iter().map(|p| p.max_new_tokens == 0).collect();
+        // Before the first step all samples of a prompt share the prompt's logits.
+        let device = prompt_logits.device();
+        let first_rows: Vec<i64> = (0..rows).map(|r| (r / group) as i64).collect();
+        let first_rows =
+            Tensor::<B, 1, Int>::from_data(TensorData::new(first_rows, [rows]), &device);
+        let mut logits = prompt_logits.select(0, first_rows);
+        let mut picker = Picker::new(&row_params, vocab, &device);
         let pad = batch.input_ids[0][0];
         loop {
+            let picks = picker.pick(logits, &mut samplers);
             let mut feed = vec![pad; rows];
             for r in 0..rows {
                 if done[r] {
                     continue;
                 }
-                let p = &params[r / group];
-                let (token, logprob) = samplers[r].sample(&logits[r * vocab..(r + 1) * vocab], p);
+                let (token, logprob) = (picks.tokens[r], picks.logprobs[r]);
+                let p = row_params[r];
                 let g = &mut out[r];
                 g.tokens.push(token);
                 g.logprobs.push(logprob);
@@ -122,8 +125,43 @@ impl<B: Backend> Qwen3Vl<B> {
             if done.iter().all(|&d| d) {
                 break;
             }
-            logits = host_f32(self.decode_step(&feed, &mut cache));
+            logits = self.decode_step(&feed, &mut cache);
         }
         Ok(out)
+    }
+}
+
+/// Where a step's tokens are picked: on the device when it can, else on the host from the
+/// copied logits.
+enum Picker<'a, B: Backend> {
+    Device(DevicePicker<B>),
+    Host(&'a [&'a SamplingParams]),
+}
+
+impl<'a, B: Backend> Picker<'a, B> {
+    fn new(params: &'a [&'a SamplingParams], vocab: usize, device: &B::Device) -> Self {
+        match DevicePicker::new(params, vocab, device) {
+            Some(picker) => Self::Device(picker),
+            None => Self::Host(params),
+        }
+    }
+
+    /// Picks every row's token from `logits: [R, V]`. Rows already done are picked too (their
+    /// draws are never used, as before).
+    fn pick(&mut self, logits: Tensor<B, 2>, samplers: &mut [Sampler]) -> Picks {
+        match self {
+            Self::Device(picker) => picker.pick(logits, samplers),
+            Self::Host(params) => {
+                let vocab = logits.dims()[1];
+                let host = host_f32(logits);
+                let (tokens, logprobs) = host
+                    .chunks_exact(vocab)
+                    .zip(samplers.iter_mut())
+                    .zip(params.iter())
+                    .map(|((row, sampler), p)| sampler.sample(row, p))
+                    .unzip();
+                Picks { tokens, logprobs }
+            }
+        }
     }
 }

@@ -9,6 +9,7 @@ pub mod backend;
 pub mod cache;
 pub mod chat;
 pub mod config;
+pub mod device_sampling;
 pub mod error;
 pub mod extend;
 pub mod generate;

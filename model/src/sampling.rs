@@ -1,4 +1,5 @@
 //! Next-token sampling on the host: temperature, top-k, top-p, seeded per request.
+//! (`device_sampling` picks untruncated rows on the device with the same draws.)
 //!
 //! The behaviour log-prob returned with each token is the log-probability under the
 //! temperature-scaled distribution *before* top-k/top-p truncation (what the learner recomputes
@@ -79,6 +80,11 @@ impl Sampler {
         Self { rng }
     }
 
+    /// The stream's next uniform in `[0, 1)`; each sampled (non-greedy) token draws one.
+    pub fn uniform(&mut self) -> f64 {
+        self.rng.random::<f64>()
+    }
+
     /// Picks a token from `logits` and returns it with its behaviour log-prob.
     pub fn sample(&mut self, logits: &[f32], params: &SamplingParams) -> (u32, f32) {
         let temperature = if params.temperature > 0.0 {
@@ -105,6 +111,25 @@ impl Sampler {
             };
             return (best as u32, logprob(best));
         }
+        let truncated = params.top_p < 1.0 || (params.top_k > 0 && params.top_k < logits.len());
+        if !truncated {
+            // The whole distribution, drawn by inverse CDF in vocabulary order: no sort (O(V)),
+            // and the same draw as `DevicePicker` makes from the same uniform.
+            let mut u = self.uniform() * scaled.iter().map(|&x| (x - log_z).exp()).sum::<f64>();
+            let mut last_possible = 0;
+            for (token, &x) in scaled.iter().enumerate() {
+                let p = (x - log_z).exp();
+                if p == 0.0 {
+                    continue;
+                }
+                if u < p {
+                    return (token as u32, logprob(token));
+                }
+                u -= p;
+                last_possible = token;
+            }
+            return (last_possible as u32, logprob(last_possible));
+        }
         // Most likely first (ties: lower id first). With top-k, partition out the k best before
         // sorting them: the same order as sorting the whole vocabulary, at O(V + k log k).
         let most_likely_first =
@@ -128,7 +153,7 @@ impl Sampler {
             }
         }
         let total: f64 = probs[..keep].iter().sum();
-        let mut u = self.rng.random::<f64>() * total;
+        let mut u = self.uniform() * total;
         for (i, p) in probs[..keep].iter().enumerate() {
             if u < *p {
                 return (order[i] as u32, logprob(order[i]));

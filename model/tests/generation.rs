@@ -1,13 +1,14 @@
 //! Generation: greedy tokens equal transformers' `generate`, cached decode equals cache-free
-//! decode, grouped sampling is seeded and its behaviour log-probs equal the learner's recomputed
-//! log-probs, and a left-padded batch decodes like its prompts alone.
+//! decode, grouped sampling (picked on the host or on the device) is seeded and its behaviour
+//! log-probs equal the learner's recomputed log-probs, device picks equal host sampling of the
+//! same steps, and a left-padded batch decodes like its prompts alone.
 
 mod common;
 
 use burn::prelude::*;
 use common::{B, Golden, fixtures};
 use temper_model::position::{VisualTokens, rope_index};
-use temper_model::sampling::argmax;
+use temper_model::sampling::{Sampler, argmax};
 use temper_model::weights::host_f32;
 use temper_model::{Batch, FinishReason, Qwen3Vl, SamplingParams};
 
@@ -147,14 +148,10 @@ fn left_padded_batch_decodes_like_each_prompt_alone() {
     }
 }
 
+/// Truncated sampling: tokens are picked on the host.
 #[test]
 fn grouped_sampling_is_seeded_and_its_logprobs_match_recomputation() {
-    let device = Default::default();
-    let dir = common::data_dir().join("qwen3vl-tiny-a");
-    let golden = Golden::open(&dir);
-    let model = Qwen3Vl::<B>::load(&dir, &device).unwrap();
-    let batch = golden.batch("image", &device);
-    let params = SamplingParams {
+    check_grouped_sampling(SamplingParams {
         temperature: 0.8,
         top_p: 0.95,
         top_k: 200,
@@ -162,7 +159,74 @@ fn grouped_sampling_is_seeded_and_its_logprobs_match_recomputation() {
         stop_token_ids: vec![994],
         seed: 42,
         suppress_token_ids: Vec::new(),
+    });
+}
+
+/// The whole distribution (what RL rollouts use): tokens are picked on the device.
+#[test]
+fn untruncated_grouped_sampling_is_seeded_and_its_logprobs_match_recomputation() {
+    check_grouped_sampling(SamplingParams {
+        temperature: 0.8,
+        max_new_tokens: 10,
+        stop_token_ids: vec![994],
+        seed: 42,
+        ..SamplingParams::default()
+    });
+}
+
+/// `generate` picking on the device draws the tokens a host loop over the same decode steps and
+/// the same seeded streams draws with `Sampler::sample`.
+#[test]
+fn device_picks_equal_host_sampling_of_the_same_steps() {
+    let device = Default::default();
+    let dir = common::data_dir().join("qwen3vl-tiny-a");
+    let golden = Golden::open(&dir);
+    let model = Qwen3Vl::<B>::load(&dir, &device).unwrap();
+    let batch = golden.batch("image", &device);
+    let params = SamplingParams {
+        temperature: 1.0,
+        max_new_tokens: 12,
+        seed: 7,
+        suppress_token_ids: vec![3, 5],
+        ..SamplingParams::default()
     };
+    let group = 3;
+    let generated = model
+        .generate(&batch, group, std::slice::from_ref(&params))
+        .unwrap();
+
+    let mut cache = model.new_cache(1, batch.seq_len() + params.max_new_tokens);
+    let mut cache_logits = model.prefill(&batch, &mut cache).unwrap();
+    let vocab = cache_logits.dims()[1];
+    let mut cache = cache.fork(group);
+    cache_logits = cache_logits.repeat_dim(0, group);
+    let mut samplers: Vec<Sampler> = (0..group).map(|i| Sampler::new(7, i as u64)).collect();
+    let mut tokens = vec![Vec::new(); group];
+    for step in 0..params.max_new_tokens {
+        let logits = host_f32(cache_logits.clone());
+        let mut feed = Vec::new();
+        for (r, sampler) in samplers.iter_mut().enumerate() {
+            let (token, logprob) = sampler.sample(&logits[r * vocab..(r + 1) * vocab], &params);
+            assert!((logprob - generated[r].logprobs[step]).abs() < 1e-5);
+            tokens[r].push(token);
+            feed.push(token);
+        }
+        if step + 1 < params.max_new_tokens {
+            cache_logits = model.decode_step(&feed, &mut cache);
+        }
+    }
+    for (r, g) in generated.iter().enumerate() {
+        assert_eq!(g.tokens, tokens[r], "row {r}");
+        assert!(g.tokens.iter().all(|t| ![3, 5].contains(t)));
+    }
+}
+
+fn check_grouped_sampling(params: SamplingParams) {
+    let device = Default::default();
+    let dir = common::data_dir().join("qwen3vl-tiny-a");
+    let golden = Golden::open(&dir);
+    let model = Qwen3Vl::<B>::load(&dir, &device).unwrap();
+    let batch = golden.batch("image", &device);
     let group = 4;
     let first = model
         .generate(&batch, group, std::slice::from_ref(&params))

@@ -64,13 +64,13 @@ step "2. transformers baseline: bf16, sdpa (train also eager attention)"
 # shellcheck disable=SC2086
 bounded 150 "$PYTHON" bench/torch_baseline.py --device "$DEVICE" --dtype bf16 $SIZES --json "$OUT/torch.json"
 
-step "3. temper bench, bf16 (generate greedy: host sampling; sample cost from the sampler case)"
+step "3. temper bench, bf16 (generate samples the whole distribution, picked on the device)"
 # shellcheck disable=SC2086
-bounded 260 "$BIN" bench --device "$DEVICE" --dtype bf16 --sampling greedy $SIZES \
+bounded 260 "$BIN" bench --device "$DEVICE" --dtype bf16 --sampling sample $SIZES \
   --cases sampler,train,prefill,decode,generate --json "$OUT/temper_bf16.json"
 
 if [ "${F32:-0}" = 1 ]; then
-  step "4. temper bench, f32 (no generate: its host sampling is the bf16 run's)"
+  step "4. temper bench, f32 (no generate: the bf16 run has it)"
   # shellcheck disable=SC2086
   bounded 200 "$BIN" bench --device "$DEVICE" --dtype f32 $SIZES --cases prefill,decode,train \
     --json "$OUT/temper_f32.json"
