@@ -17,7 +17,8 @@ use temper_model::{Batch, Qwen3Vl, Qwen3VlConfig, SamplingParams};
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
 
-fn config(
+/// A model shape (text decoder and vision tower) for the bench configs.
+struct Shape {
     vocab: usize,
     hidden: usize,
     layers: usize,
@@ -27,7 +28,20 @@ fn config(
     inter: usize,
     vision_hidden: usize,
     vision_depth: usize,
-) -> Qwen3VlConfig {
+}
+
+fn config(shape: Shape) -> Qwen3VlConfig {
+    let Shape {
+        vocab,
+        hidden,
+        layers,
+        heads,
+        kv,
+        head_dim,
+        inter,
+        vision_hidden,
+        vision_depth,
+    } = shape;
     let section = head_dim / 2;
     let (h, w) = (section * 5 / 16, section * 5 / 16);
     let json = serde_json::json!({
@@ -76,8 +90,34 @@ fn main() {
 fn run<B: Backend>(backend: &str, quick: bool) {
     let device = Default::default();
     let sizes = [
-        ("tiny", config(1024, 64, 2, 4, 2, 16, 128, 64, 4)),
-        ("medium", config(32_000, 512, 8, 8, 4, 64, 1536, 256, 4)),
+        (
+            "tiny",
+            config(Shape {
+                vocab: 1024,
+                hidden: 64,
+                layers: 2,
+                heads: 4,
+                kv: 2,
+                head_dim: 16,
+                inter: 128,
+                vision_hidden: 64,
+                vision_depth: 4,
+            }),
+        ),
+        (
+            "medium",
+            config(Shape {
+                vocab: 32_000,
+                hidden: 512,
+                layers: 8,
+                heads: 8,
+                kv: 4,
+                head_dim: 64,
+                inter: 1536,
+                vision_hidden: 256,
+                vision_depth: 4,
+            }),
+        ),
     ];
     let (prompt_len, new_tokens, group) = if quick { (64, 8, 4) } else { (256, 32, 8) };
     let repeats = if quick { 1 } else { 3 };
@@ -175,13 +215,11 @@ fn run<B: Backend>(backend: &str, quick: bool) {
         );
         reset_peak();
         let separate = time(repeats, || {
-            (0..group)
-                .map(|_| {
-                    model
-                        .generate(&one, 1, std::slice::from_ref(&sampling))
-                        .expect("gen")
-                })
-                .count()
+            for _ in 0..group {
+                model
+                    .generate(&one, 1, std::slice::from_ref(&sampling))
+                    .expect("gen");
+            }
         });
         row(
             &format!("group of {group}: {group} separate requests"),
