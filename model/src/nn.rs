@@ -1,8 +1,11 @@
 //! Leaf modules shared by the vision tower and the text decoder: RMSNorm, LayerNorm, rotary
-//! application. Each keeps HF's exact formula (eps inside the root, weight after the norm).
+//! application, softmax. Each keeps HF's exact formula (eps inside the root, weight after the
+//! norm) and HF's precision: in a bf16 model the norms, softmax and the vision rotary run in
+//! f32, as transformers runs them (`model/tests/bf16.rs` measures the difference it makes).
 
 use burn::module::Param;
 use burn::prelude::*;
+use burn::tensor::{DType, FloatDType};
 
 use crate::error::Result;
 use crate::weights::{Init, Loader, Saver};
@@ -26,10 +29,13 @@ impl<B: Backend> RmsNorm<B> {
         saver.param(&format!("{name}.weight"), &self.weight);
     }
 
-    /// `[..., dim] → [..., dim]`
+    /// `[..., dim] → [..., dim]`. Normalises in f32 and rounds back to `x`'s dtype before the
+    /// weight, like transformers' `Qwen3RMSNorm`.
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let dtype = x.dtype();
+        let x = to_f32(x);
         let variance = x.clone().powi_scalar(2).mean_dim(D - 1);
-        let normed = x * (variance + self.eps).sqrt().recip();
+        let normed = to_dtype(x * (variance + self.eps).sqrt().recip(), dtype);
         normed * self.weight.val().unsqueeze()
     }
 }
@@ -56,13 +62,18 @@ impl<B: Backend> LayerNorm<B> {
         saver.param(&format!("{name}.bias"), &self.bias);
     }
 
-    /// `[..., dim] → [..., dim]`
+    /// `[..., dim] → [..., dim]`. All in f32, rounded once at the end (torch's layer norm on
+    /// bf16 inputs accumulates and applies weight and bias in f32).
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        let dtype = x.dtype();
+        let x = to_f32(x);
         let mean = x.clone().mean_dim(D - 1);
         let centered = x - mean;
         let variance = centered.clone().powi_scalar(2).mean_dim(D - 1);
         let normed = centered * (variance + self.eps).sqrt().recip();
-        normed * self.weight.val().unsqueeze() + self.bias.val().unsqueeze()
+        let affine =
+            normed * to_f32(self.weight.val()).unsqueeze() + to_f32(self.bias.val()).unsqueeze();
+        to_dtype(affine, dtype)
     }
 }
 
@@ -81,6 +92,34 @@ pub fn apply_rotary<B: Backend, const D: usize>(
     sin: Tensor<B, D>,
 ) -> Tensor<B, D> {
     x.clone() * cos + rotate_half(x) * sin
+}
+
+/// `x` as f32; no op when it already is.
+pub fn to_f32<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    to_dtype(x, DType::F32)
+}
+
+/// `x` rounded to the float `dtype`; no op when it already has it.
+pub fn to_dtype<B: Backend, const D: usize>(x: Tensor<B, D>, dtype: DType) -> Tensor<B, D> {
+    if x.dtype() == dtype {
+        return x;
+    }
+    x.cast(FloatDType::from(dtype))
+}
+
+/// Softmax over `dim` computed in f32 (`mask`, additive, is added in f32 first), returned in
+/// `scores`' dtype: transformers' `softmax(scores + mask, dtype=float32).to(dtype)`.
+pub fn softmax_f32<B: Backend, const D: usize>(
+    scores: Tensor<B, D>,
+    mask: Option<Tensor<B, D>>,
+    dim: usize,
+) -> Tensor<B, D> {
+    let dtype = scores.dtype();
+    let mut scores = to_f32(scores);
+    if let Some(mask) = mask {
+        scores = scores + to_f32(mask);
+    }
+    to_dtype(burn::tensor::activation::softmax(scores, dim), dtype)
 }
 
 /// Numerically safe additive mask value (finite, so fully masked rows stay finite like HF's

@@ -4,6 +4,7 @@
 //! are taken in f64 and rounded once, on the host: the tables are small (`tokens × head_dim`).
 
 use burn::prelude::*;
+use burn::tensor::DType;
 
 use crate::config::{RopeAxis, TextConfig};
 
@@ -64,7 +65,7 @@ impl TextRope {
     }
 }
 
-/// Vision 2-D RoPE: `(cos, sin)` of shape `[N, head_dim]` for patches at `(row, col)`.
+/// Vision 2-D RoPE: `(cos, sin)` of shape `[N, head_dim]` (f32) for patches at `(row, col)`.
 ///
 /// Angle vector `[r·inv, c·inv, r·inv, c·inv]`, `inv` of length `head_dim / 4`.
 pub fn vision_cos_sin<B: Backend>(
@@ -87,9 +88,10 @@ pub fn vision_cos_sin<B: Backend>(
             sin.extend(half.iter().map(|&a| (a as f64).sin() as f32));
         }
     }
+    // f32 whatever the model dtype: the vision rotary runs in f32 (transformers does).
     let shape = [rows_cols.len(), head_dim];
     (
-        Tensor::from_data(TensorData::new(cos, shape), device),
-        Tensor::from_data(TensorData::new(sin, shape), device),
+        Tensor::from_data(TensorData::new(cos, shape), (device, DType::F32)),
+        Tensor::from_data(TensorData::new(sin, shape), (device, DType::F32)),
     )
 }

@@ -10,7 +10,7 @@ use burn::tensor::activation::{silu, softmax};
 use crate::cache::KvCache;
 use crate::config::TextConfig;
 use crate::error::Result;
-use crate::nn::{RmsNorm, apply_rotary};
+use crate::nn::{RmsNorm, apply_rotary, softmax_f32, to_dtype, to_f32};
 use crate::trace::{Trace, record};
 use crate::weights::{Init, Loader, Saver, host_f32};
 
@@ -91,8 +91,13 @@ impl<B: Backend> Attention<B> {
         let g = nh / nkv;
         let q = q.reshape([b, nkv, g * l, hd]);
         let scores = q.matmul(k.swap_dims(2, 3)) * (hd as f64).powf(-0.5);
-        let scores = scores.reshape([b, nkv, g, l, t]) + mask.clone().reshape([b, 1, 1, l, t]);
-        let probs = softmax(scores, 4).reshape([b, nkv, g * l, t]);
+        let mask = mask.clone().reshape([b, 1, 1, l, t]);
+        let probs = softmax_f32(scores.reshape([b, nkv, g, l, t]), Some(mask), 4).reshape([
+            b,
+            nkv,
+            g * l,
+            t,
+        ]);
         let out = probs.matmul(v).reshape([b, nh, l, hd]).swap_dims(1, 2);
         self.o_proj.forward(out.reshape([b, l, nh * hd]))
     }
@@ -181,7 +186,9 @@ impl<B: Backend> SparseMoe<B> {
         let [n, d] = x.dims();
         let [experts, _, two_i] = self.gate_up.val().dims();
         let inter = two_i / 2;
-        let probs = softmax(self.router.forward(x.clone()), 1);
+        // Routing in f32, rounded to the activations' dtype only to scale expert outputs
+        // (transformers' `softmax(router_logits, dtype=float)`).
+        let probs = softmax(to_f32(self.router.forward(x.clone())), 1);
         let host = host_f32(probs.clone());
         let k = self.top_k;
         let chosen: Vec<Vec<usize>> = host
@@ -192,7 +199,7 @@ impl<B: Backend> SparseMoe<B> {
         let idx = Tensor::<B, 2, Int>::from_data(TensorData::new(flat, [n, k]), &x.device());
         let weights = probs.gather(1, idx);
         let weights = weights.clone() / weights.sum_dim(1);
-        let weights_flat = weights.reshape([n * k]);
+        let weights_flat = to_dtype(weights.reshape([n * k]), x.dtype());
 
         // Bucket (token, slot) pairs by expert in one pass; tokens stay in ascending order.
         let mut routed: Vec<(Vec<i64>, Vec<i64>)> = vec![(Vec::new(), Vec::new()); experts];

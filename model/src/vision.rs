@@ -7,11 +7,12 @@
 use burn::module::Param;
 use burn::nn::Linear;
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, gelu_approximate, softmax};
+use burn::tensor::DType;
+use burn::tensor::activation::{gelu, gelu_approximate};
 
 use crate::config::VisionConfig;
 use crate::error::Result;
-use crate::nn::{LayerNorm, apply_rotary};
+use crate::nn::{LayerNorm, apply_rotary, softmax_f32, to_dtype, to_f32};
 use crate::rope::vision_cos_sin;
 use crate::trace::{Trace, record};
 use crate::weights::{Init, Loader, Saver};
@@ -71,8 +72,12 @@ impl<B: Backend> VisionBlock<B> {
             .forward(self.norm1.forward(x.clone()))
             .reshape([n, 3, heads, hv]);
         let part = |i: usize| qkv.clone().narrow(1, i, 1).reshape([n, heads, hv]);
-        let q = apply_rotary(part(0), cos.clone(), sin.clone());
-        let k = apply_rotary(part(1), cos.clone(), sin.clone());
+        // Rotary in f32 (`cos`/`sin` are f32), as transformers' vision rotary does.
+        let dtype = qkv.dtype();
+        let rotate =
+            |t: Tensor<B, 3>| to_dtype(apply_rotary(to_f32(t), cos.clone(), sin.clone()), dtype);
+        let q = rotate(part(0));
+        let k = rotate(part(1));
         let v = part(2);
         let scale = (hv as f64).powf(-0.5);
 
@@ -89,7 +94,7 @@ impl<B: Backend> VisionBlock<B> {
             };
             let (q, k, v) = (take(&q), take(&k), take(&v));
             let scores = q.matmul(k.swap_dims(2, 3)) * scale;
-            let out = softmax(scores, 3).matmul(v); // [count, heads, len, hv]
+            let out = softmax_f32(scores, None, 3).matmul(v); // [count, heads, len, hv]
             outputs.push(out.swap_dims(1, 2).reshape([rows, d]));
             start += rows;
         }
@@ -281,11 +286,16 @@ impl<B: Backend> VisionTower<B> {
             TensorData::new(layout.pos_indices.clone(), [4 * n]),
             &device,
         );
-        let weights =
-            Tensor::<B, 2>::from_data(TensorData::new(layout.pos_weights.clone(), [n, 4]), &device);
-        let pos =
-            self.pos_embed.val().select(0, taps).reshape([n, 4, d]) * weights.unsqueeze_dim(2);
-        let mut x = patches + pos.sum_dim(1).reshape([n, d]);
+        // Bilinear taps of the learned grid, weighted and summed in f32 (transformers multiplies
+        // the embeddings by f32 weights), then rounded to the patches' dtype.
+        let weights = Tensor::<B, 2>::from_data(
+            TensorData::new(layout.pos_weights.clone(), [n, 4]),
+            (&device, DType::F32),
+        );
+        let taps = to_f32(self.pos_embed.val().select(0, taps).reshape([n, 4, d]));
+        let pos = (taps * weights.unsqueeze_dim(2)).sum_dim(1).reshape([n, d]);
+        let dtype = patches.dtype();
+        let mut x = patches + to_dtype(pos, dtype);
         record(&mut trace, || format!("{trace_prefix}.embed"), &x);
 
         let head_dim = d / self.blocks.first().map_or(1, |b| b.num_heads);
