@@ -6,6 +6,7 @@
 //! cached positions are real tokens, how many real tokens there are, and the row's `rope_delta`.
 
 use burn::prelude::*;
+use burn::tensor::DType;
 
 use crate::nn::MASK_VALUE;
 
@@ -25,16 +26,22 @@ pub struct KvCache<B: Backend> {
 }
 
 impl<B: Backend> KvCache<B> {
-    /// An empty cache for `batch` rows with room for `capacity` positions.
+    /// An empty cache for `batch` rows with room for `capacity` positions, in the float `dtype`
+    /// of the model's activations.
     pub fn new(
         layers: usize,
         batch: usize,
         kv_heads: usize,
         head_dim: usize,
         capacity: usize,
-        device: &B::Device,
+        (device, dtype): (&B::Device, DType),
     ) -> Self {
-        let zeros = || Tensor::zeros([batch, kv_heads, capacity.max(1), head_dim], device);
+        let zeros = || {
+            Tensor::zeros(
+                [batch, kv_heads, capacity.max(1), head_dim],
+                (device, dtype),
+            )
+        };
         Self {
             keys: (0..layers).map(|_| zeros()).collect(),
             values: (0..layers).map(|_| zeros()).collect(),
@@ -44,6 +51,11 @@ impl<B: Backend> KvCache<B> {
             valid_count: vec![0; batch],
             rope_deltas: vec![0; batch],
         }
+    }
+
+    /// The float dtype keys and values are stored in.
+    pub fn dtype(&self) -> DType {
+        self.keys.first().map_or(DType::F32, Tensor::dtype)
     }
 
     pub fn batch(&self) -> usize {
@@ -100,7 +112,7 @@ impl<B: Backend> KvCache<B> {
     fn grow(&mut self, capacity: usize) {
         let extend = |t: &Tensor<B, 4>| {
             let [b, h, cap, d] = t.dims();
-            let extra = Tensor::zeros([b, h, capacity - cap, d], &t.device());
+            let extra = Tensor::zeros([b, h, capacity - cap, d], (&t.device(), t.dtype()));
             Tensor::cat(vec![t.clone(), extra], 2)
         };
         self.keys = self.keys.iter().map(extend).collect();

@@ -18,6 +18,7 @@ pub mod logprobs;
 pub mod model;
 pub mod nn;
 pub mod position;
+pub mod precision;
 pub mod preprocess;
 pub mod processor;
 pub mod rope;

@@ -429,6 +429,7 @@ impl<B: Backend> Qwen3Vl<B> {
         table.extend(videos.as_ref().map(|v| v.tokens.clone()));
         let gather = Tensor::<B, 1, Int>::from_data(TensorData::new(gather, [positions]), &device);
         let embeds = Tensor::cat(table, 0).select(0, gather);
+        let embeds_dtype = embeds.dtype();
 
         let ds_index =
             Tensor::<B, 1, Int>::from_data(TensorData::new(ds_index, [positions]), &device);
@@ -438,7 +439,7 @@ impl<B: Backend> Qwen3Vl<B> {
             .max(videos.as_ref().map_or(0, |v| v.deepstack.len()));
         let injections = (0..layers)
             .map(|j| {
-                let mut rows = vec![Tensor::zeros([1, d], &device)];
+                let mut rows = vec![Tensor::zeros([1, d], (&device, embeds_dtype))];
                 rows.extend(images.as_ref().map(|v| v.deepstack[j].clone()));
                 rows.extend(videos.as_ref().map(|v| v.deepstack[j].clone()));
                 DeepStackInjection {
@@ -467,7 +468,10 @@ impl<B: Backend> Qwen3Vl<B> {
             t.num_key_value_heads,
             t.head_dim(),
             capacity,
-            &self.language.embed_tokens.val().device(),
+            (
+                &self.language.embed_tokens.val().device(),
+                self.float_dtype(),
+            ),
         )
     }
 

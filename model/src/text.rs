@@ -209,7 +209,7 @@ impl<B: Backend> SparseMoe<B> {
                 routed[e].1.push((t * k + s) as i64);
             }
         }
-        let mut out = Tensor::<B, 2>::zeros([n, d], &x.device());
+        let mut out = Tensor::<B, 2>::zeros([n, d], (&x.device(), x.dtype()));
         for (e, (rows, slots)) in routed.into_iter().enumerate() {
             if rows.is_empty() {
                 continue;
@@ -409,7 +409,13 @@ impl<B: Backend> TextModel<B> {
         mut trace: Option<&mut Trace>,
     ) -> Tensor<B, 3> {
         let [b, l, d] = x.dims();
-        let (cos, sin) = (cos.unsqueeze_dim(1), sin.unsqueeze_dim(1));
+        // cos/sin come from the host in the default float dtype; the text rotary runs in the
+        // activations' dtype (transformers casts them the same way).
+        let dtype = x.dtype();
+        let (cos, sin) = (
+            to_dtype(cos, dtype).unsqueeze_dim(1),
+            to_dtype(sin, dtype).unsqueeze_dim(1),
+        );
         record(&mut trace, || "lm.inputs_embeds".into(), &x);
         for (i, layer) in self.layers.iter().enumerate() {
             let mut choices = Vec::new();

@@ -275,6 +275,9 @@ impl<B: Backend> VisionTower<B> {
         let layout = PatchLayout::new(grids, self.spatial_merge_size, self.grid_side);
         let n = layout.rows_cols.len();
 
+        // Pixels come from the host in the default float dtype; the patch embedding runs in its
+        // weights' dtype.
+        let pixel_values = to_dtype(pixel_values, self.patch_embed.weight.val().dtype());
         let patches = self.patch_embed.forward(pixel_values);
         record(
             &mut trace,
