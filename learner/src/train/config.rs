@@ -90,6 +90,23 @@ pub struct ModelConfig {
     /// `"builtin:tiny"` (the embedded tiny Qwen3-VL, random init from `seed`) or the path of a
     /// HF checkpoint directory.
     pub source: String,
+    /// What rollouts, forward and backward run in; the weights the optimiser updates (and
+    /// checkpoints hold) are always f32.
+    #[serde(default)]
+    pub precision: Precision,
+}
+
+/// Compute precision of the learner.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    /// Everything in f32 (the CPU default).
+    #[default]
+    F32,
+    /// Mixed precision: each pass runs on a bf16 copy of the f32 weights; gradients flow back
+    /// through the casts as f32, so updates and AdamW's moments stay f32 (torch autocast's
+    /// arrangement). Norms, softmax, log-probs and losses run in f32 (see `temper_model::nn`).
+    Bf16,
 }
 
 /// The built-in tasks.

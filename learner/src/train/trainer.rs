@@ -13,6 +13,7 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
+use burn::tensor::FloatDType;
 use burn::tensor::backend::AutodiffBackend;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -22,7 +23,7 @@ use temper_model::{Qwen3Vl, SamplingParams};
 
 use super::TrainError;
 use super::checkpoint;
-use super::config::{OptimConfig, RlConfig, TaskConfig, TrainConfig};
+use super::config::{OptimConfig, Precision, RlConfig, TaskConfig, TrainConfig};
 use super::metrics_log::MetricsLog;
 use super::observer::Observer;
 use super::plot;
@@ -327,6 +328,25 @@ impl<B: AutodiffBackend> Trainer<B> {
         Ok(dir)
     }
 
+    /// The model a forward/backward pass runs on: the f32 masters, or (mixed precision) a bf16
+    /// copy whose casts are in the graph, so gradients reach the masters in f32. Made per
+    /// micro-batch: a backward pass consumes the graph, casts included.
+    fn compute_model(&self) -> Qwen3Vl<B> {
+        match self.config.model.precision {
+            Precision::F32 => self.model.clone(),
+            Precision::Bf16 => self.model.cast(FloatDType::BF16),
+        }
+    }
+
+    /// The policy that rollouts and evaluation decode with (no graph), in compute precision.
+    fn inference_policy(&self) -> Qwen3Vl<B::InnerBackend> {
+        let policy = self.model.valid();
+        match self.config.model.precision {
+            Precision::F32 => policy,
+            Precision::Bf16 => policy.cast(FloatDType::BF16),
+        }
+    }
+
     fn wall_seconds(&self) -> f64 {
         self.wall_before + self.session_start.elapsed().as_secs_f64()
     }
@@ -360,7 +380,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let eval = self.config.eval.clone();
         let phase = format!("eval {point}");
         self.observer.begin(&phase, eval.examples, 0);
-        let policy = self.model.valid();
+        let policy = self.inference_policy();
         let params = SamplingParams::greedy(eval.max_new_tokens);
         let params = SamplingParams {
             stop_token_ids: self.processor.special.eos_ids().to_vec(),
@@ -456,7 +476,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         for chunk in rows.chunks(micro) {
             let batch = ResponseBatch::<B>::new(&self.processor, chunk, &self.device)?;
             sequence_tokens += batch.rows() * batch.batch.seq_len();
-            let scores = batch.scores(&self.model, 1.0, &self.suppressed)?;
+            let scores = batch.scores(&self.compute_model(), 1.0, &self.suppressed)?;
             let mask = batch.mask(&self.device);
             entropy_sum += masked_sum(scores.entropy.clone(), mask.clone());
             let output = sft::cross_entropy(scores.logprobs, mask)?;
@@ -635,7 +655,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         };
         let per_round = rl.prompts_per_step;
         let mut sampled = Sampled::default();
-        let policy = self.model.valid();
+        let policy = self.inference_policy();
         while sampled.rounds < max_rounds && sampled.kept_groups.len() < per_round {
             let round = sampled.rounds;
             let generation_started = Instant::now();
@@ -737,7 +757,8 @@ impl<B: AutodiffBackend> Trainer<B> {
                 .collect();
             let batch = ResponseBatch::<B>::new(&self.processor, &pairs, &self.device)?;
             tokens += batch.rows() * batch.batch.seq_len();
-            let scores = batch.scores(&self.model, rl.temperature, &self.suppressed)?;
+            let compute = self.compute_model();
+            let scores = batch.scores(&compute, rl.temperature, &self.suppressed)?;
             let mask = batch.mask(&self.device);
             let behaviour: Vec<&[f32]> = chunk
                 .iter()
