@@ -19,9 +19,11 @@
 //! Warm-up runs (kernel compilation, autotune) are timed separately and never counted.
 //! `--json` is rewritten after every case, so a run cut short keeps what it measured; each case
 //! carries its wall-clock window (`start_unix` / `end_unix`) so an outside GPU-memory sampler
-//! (`tools/device/gpu_run.sh`) can attribute peak memory to it. With `--dtype bf16` every float
-//! tensor (weights, activations, KV cache) is bf16: burn's device default float dtype is set
-//! before the model is built.
+//! (`tools/device/gpu_run.sh`) can attribute peak memory to it. With `--dtype bf16` the model is
+//! built in f32 and cast (`Qwen3Vl::cast`), as the learner does: inference cases run on the bf16
+//! copy (weights, activations and KV cache bf16; norms, softmax and log-probs f32), and the
+//! `train` case is the learner's mixed precision — f32 master weights, the step on a bf16 copy
+//! whose casts carry f32 gradients back.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -32,7 +34,7 @@ use anyhow::{Context, Result, anyhow, ensure};
 use burn::backend::Autodiff;
 use burn::module::Module;
 use burn::prelude::*;
-use burn::tensor::{Element, FloatDType, IntDType, set_default_dtypes};
+use burn::tensor::FloatDType;
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
 use temper_model::device_sampling::DevicePicker;
@@ -62,6 +64,15 @@ pub enum Dtype {
     Bf16,
 }
 
+impl Dtype {
+    fn float(self) -> FloatDType {
+        match self {
+            Self::F32 => FloatDType::F32,
+            Self::Bf16 => FloatDType::BF16,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Sampling {
     /// Argmax (temperature 0).
@@ -87,7 +98,8 @@ pub struct BenchArgs {
     /// Model shape (random weights).
     #[arg(long, value_enum, default_value = "2b")]
     preset: Preset,
-    /// Float dtype of weights, activations and KV cache.
+    /// Compute dtype: of inference weights, activations and KV cache, and of the learner step's
+    /// passes (its master weights are f32).
     #[arg(long, value_enum, default_value = "f32")]
     dtype: Dtype,
     /// Cases to run, in this order.
@@ -430,13 +442,6 @@ impl Report {
 }
 
 fn bench<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<()> {
-    // Must come before the first tensor on this device: it fixes the default float dtype.
-    if args.dtype == Dtype::Bf16 {
-        let int: IntDType = <B::IntElem as Element>::dtype().into();
-        set_default_dtypes::<B>(device, FloatDType::BF16, int).map_err(|e| {
-            anyhow!("--dtype bf16: this backend cannot make bf16 its default float type: {e}")
-        })?;
-    }
     let config = preset_config(args.preset)?;
     let t = &config.text_config;
     let mut report = Report {
@@ -494,7 +499,8 @@ fn bench<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<()> {
                 config.clone(),
                 &mut FastInit { seed: args.seed },
                 device,
-            )?;
+            )?
+            .cast(args.dtype.float());
             sync::<B>(device)?;
             let secs = start.elapsed().as_secs_f64();
             report.log(&format!("model built in {secs:.1} s"));
@@ -798,9 +804,11 @@ fn train_case<B: Backend>(
             TensorData::new(targets.clone(), [rows, len - 1]),
             device,
         );
-        let out = model.forward(&batch, None, None)?;
+        // Mixed precision as in the learner: the pass runs on a copy in the bench dtype.
+        let compute = model.cast(args.dtype.float());
+        let out = compute.forward(&batch, None, None)?;
         let hidden = out.hidden.narrow(1, 0, len - 1);
-        let scores = model.token_scores(hidden, targets, 1.0, args.logits_budget);
+        let scores = compute.token_scores(hidden, targets, 1.0, args.logits_budget);
         let loss = scores.logprobs.mean().neg();
         let grads = loss.backward();
         let value = loss
