@@ -5,7 +5,8 @@
 //! The rule, per sample (row of the group):
 //! 1. The prompt is prefilled once and its cache forked into `G` rows.
 //! 2. Each step, every active row picks a token from its logits (behaviour log-prob recorded,
-//!    mask 1). The turn ends at a stop token (`stop_token_ids`, else `<|im_end|>` /
+//!    mask 1) — on the device when it samples the whole distribution (`run`; only ids and
+//!    log-probs reach the host), else on the host (top-k / top-p, or a `run_with` picker). The turn ends at a stop token (`stop_token_ids`, else `<|im_end|>` /
 //!    `<|endoftext|>`) or at `</tool_call>`.
 //! 3. An ended turn is decoded (special tokens skipped) and parsed for tool calls. No calls: the
 //!    sample is finished (`stop`). Calls, and fewer than `max_turns` turns so far: the calls run
@@ -30,8 +31,10 @@ use burn::prelude::*;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use temper_model::chat::expand_vision_placeholders;
+use temper_model::device_sampling::{DevicePicker, Picks};
 use temper_model::preprocess::{ProcessedImage, preprocess_image};
 use temper_model::processor::{PreparedPrompt, Processor};
+use temper_model::sampling::Sampler;
 use temper_model::weights::host_f32;
 use temper_model::{Qwen3Vl, SamplingParams, VisualInput};
 use temper_rewards::tool_calls::{TOOL_CALL_CLOSE, parse_tool_calls};
@@ -212,8 +215,28 @@ impl<'a, B: Backend> ToolRollout<'a, B> {
                 params.suppress_token_ids.push(pad);
             }
         }
-        let mut picker = SamplingPicker::new(params.clone(), group);
-        self.run_with(prompt, images, group, &params, &mut picker)
+        let vocab = self.model.config.text_config.vocab_size;
+        let device = self.model.language.embed_tokens.val().device();
+        let rows = vec![&params; group];
+        match DevicePicker::new(&rows, vocab, &device) {
+            // The whole distribution: picked on the device, as `generate` does.
+            Some(picker) => {
+                let samplers = (0..group)
+                    .map(|i| Sampler::new(params.seed, i as u64))
+                    .collect();
+                self.run_loop(
+                    prompt,
+                    images,
+                    group,
+                    &params,
+                    Picking::Device { picker, samplers },
+                )
+            }
+            None => {
+                let mut picker = SamplingPicker::new(params.clone(), group);
+                self.run_with(prompt, images, group, &params, &mut picker)
+            }
+        }
     }
 
     /// [`run`](Self::run) with another token picker (`params` still give the stop tokens and
@@ -225,6 +248,17 @@ impl<'a, B: Backend> ToolRollout<'a, B> {
         group: usize,
         params: &SamplingParams,
         picker: &mut dyn TokenPicker,
+    ) -> Result<RolloutGroup> {
+        self.run_loop(prompt, images, group, params, Picking::Host(picker))
+    }
+
+    fn run_loop(
+        &self,
+        prompt: &PreparedPrompt,
+        images: &[RgbImage],
+        group: usize,
+        params: &SamplingParams,
+        mut picking: Picking<'_, B>,
     ) -> Result<RolloutGroup> {
         if group == 0 {
             return Err(ActorError::input("group", "group size must be at least 1"));
@@ -264,10 +298,8 @@ impl<'a, B: Backend> ToolRollout<'a, B> {
             .processor
             .batch::<B>(std::slice::from_ref(prompt), &device)?;
         let mut cache = model.new_cache(1, prompt_len + budget.min(256));
-        let first = host_f32(model.prefill(&batch, &mut cache)?);
-        let vocab = first.len();
+        let mut logits = model.prefill(&batch, &mut cache)?.repeat_dim(0, group);
         let mut cache = if group > 1 { cache.fork(group) } else { cache };
-        let mut logits: Vec<Vec<f32>> = vec![first; group];
         let mut rows: Vec<Row> = (0..group)
             .map(|_| Row {
                 tokens: Vec::new(),
@@ -283,6 +315,7 @@ impl<'a, B: Backend> ToolRollout<'a, B> {
             .collect();
 
         loop {
+            let mut picks = picking.pick(logits);
             let mut feeds: Vec<Vec<u32>> = vec![Vec::new(); group];
             // Rows whose turn ended in tool calls to run now.
             let mut calling: Vec<usize> = Vec::new();
@@ -295,7 +328,7 @@ impl<'a, B: Backend> ToolRollout<'a, B> {
                     turn: row.turns.len(),
                     position: row.tokens.len() - row.turn_start,
                 };
-                let (token, logprob) = picker.pick(at, &logits[r]);
+                let (token, logprob) = picks.take(r, at);
                 let special = &self.processor.special;
                 if token == special.image_pad || token == special.video_pad {
                     return Err(ActorError::input(
@@ -406,12 +439,8 @@ impl<'a, B: Backend> ToolRollout<'a, B> {
             }
             let visual = (!chunk_images.is_empty())
                 .then(|| pack_images(&chunk_images, self.processor, &device));
-            let next = host_f32(model.extend(&feeds, visual, &mut cache)?);
-            for (r, feed) in feeds.iter().enumerate() {
-                if !feed.is_empty() {
-                    logits[r] = next[r * vocab..(r + 1) * vocab].to_vec();
-                }
-            }
+            // Every unfinished row was fed, so these are the next logits of all rows that pick.
+            logits = model.extend(&feeds, visual, &mut cache)?;
         }
 
         let samples: Vec<RolloutSample> = rows
@@ -523,5 +552,56 @@ fn pack_images<B: Backend>(
     VisualInput {
         pixel_values: Tensor::from_data(TensorData::new(values, [rows, row_len]), device),
         grid_thw: images.iter().map(|i| i.grid_thw).collect(),
+    }
+}
+
+/// Where a step's tokens come from: picked on the device (the seeded sampler over untruncated
+/// distributions; only ids and log-probs reach the host), or by a host [`TokenPicker`] shown
+/// each row's copied logits.
+enum Picking<'p, B: Backend> {
+    Device {
+        picker: DevicePicker<B>,
+        samplers: Vec<Sampler>,
+    },
+    Host(&'p mut dyn TokenPicker),
+}
+
+impl<'p, B: Backend> Picking<'p, B> {
+    /// Prepares a step over the group's next-token logits `[G, V]`.
+    fn pick(&mut self, logits: Tensor<B, 2>) -> StepPicks<'_, 'p> {
+        match self {
+            Self::Device { picker, samplers } => StepPicks::Picked(picker.pick(logits, samplers)),
+            Self::Host(picker) => {
+                let vocab = logits.dims()[1];
+                StepPicks::Host {
+                    picker: &mut **picker,
+                    logits: host_f32(logits),
+                    vocab,
+                }
+            }
+        }
+    }
+}
+
+/// One step's choices, taken row by row (finished rows are never asked).
+enum StepPicks<'s, 'p> {
+    Picked(Picks),
+    Host {
+        picker: &'s mut (dyn TokenPicker + 'p),
+        logits: Vec<f32>,
+        vocab: usize,
+    },
+}
+
+impl StepPicks<'_, '_> {
+    fn take(&mut self, row: usize, at: PickAt) -> (u32, f32) {
+        match self {
+            Self::Picked(picks) => (picks.tokens[row], picks.logprobs[row]),
+            Self::Host {
+                picker,
+                logits,
+                vocab,
+            } => picker.pick(at, &logits[row * *vocab..(row + 1) * *vocab]),
+        }
     }
 }

@@ -8,7 +8,9 @@ use burn::prelude::*;
 use image::RgbImage;
 use temper_actor::response::{ResponsePart, tool_response_text};
 use temper_actor::tools::ToolRegistry;
-use temper_actor::{PickAt, RolloutFinish, TokenPicker, ToolLoopConfig, ToolRollout};
+use temper_actor::{
+    PickAt, RolloutFinish, SamplingPicker, TokenPicker, ToolLoopConfig, ToolRollout,
+};
 use temper_model::backend::Cpu;
 use temper_model::chat::{
     ChatTemplate, ContentPart, Message, RenderOptions, expand_vision_placeholders,
@@ -438,4 +440,37 @@ fn without_tool_calls_the_rollout_samples_like_generate() {
         assert_eq!(reward.response_tokens, Some(ours.token_ids.len()));
     }
     assert_eq!(group.counts.total(), 0);
+}
+
+#[test]
+fn device_picked_rollouts_equal_host_picked_ones() {
+    let s = setup();
+    let special = &s.processor.special;
+    let params = SamplingParams {
+        temperature: 1.0,
+        max_new_tokens: 20,
+        stop_token_ids: vec![IM_END],
+        seed: 5,
+        suppress_token_ids: vec![special.image_pad, special.video_pad],
+        ..SamplingParams::default()
+    };
+    let rollout =
+        ToolRollout::new(&s.model, &s.processor, &s.tools, ToolLoopConfig::default()).unwrap();
+    let image = std::slice::from_ref(&s.image);
+    // `run` picks untruncated rows on the device; `run_with` the same sampler on the host.
+    let on_device = rollout.run(&s.prompt, image, 4, &params).unwrap();
+    let mut host = SamplingPicker::new(params.clone(), 4);
+    let on_host = rollout
+        .run_with(&s.prompt, image, 4, &params, &mut host)
+        .unwrap();
+    for (a, b) in on_device.samples.iter().zip(&on_host.samples) {
+        assert_eq!(a.token_ids, b.token_ids, "sample {}", a.sample);
+        assert_eq!(a.turns, b.turns);
+        for (x, y) in a.behaviour_logprobs.iter().zip(&b.behaviour_logprobs) {
+            assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+        }
+    }
+    let distinct: std::collections::HashSet<_> =
+        on_device.samples.iter().map(|s| &s.token_ids).collect();
+    assert!(distinct.len() > 1, "samples of a group should differ");
 }
