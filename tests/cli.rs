@@ -142,6 +142,55 @@ fn forward_writes_transformers_logits_logprobs_and_positions() {
     }
 }
 
+/// `--dtype bf16`: the logits stay as close to f32 as transformers' own bf16 run is (mean |Δ|
+/// within 1.2×), so the cast, f32 norms and softmax are in the path the CLI runs.
+#[test]
+fn forward_in_bf16_drifts_like_transformers_bf16() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = data("qwen3vl-tiny-b");
+    let golden = SafetensorsFile::open(dir.join("golden.safetensors")).unwrap();
+    let reference = SafetensorsFile::open(dir.join("golden_bf16.safetensors")).unwrap();
+    let inputs = scratch.path().join("in.safetensors");
+    let outputs = scratch.path().join("out.safetensors");
+    write_case_inputs(&golden, "mixed", &inputs);
+    let out = temper(&[
+        "forward",
+        "--model",
+        dir.to_str().unwrap(),
+        "--inputs",
+        inputs.to_str().unwrap(),
+        "--out",
+        outputs.to_str().unwrap(),
+        "--dtype",
+        "bf16",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (_, ours) = SafetensorsFile::open(&outputs)
+        .unwrap()
+        .read_f32("logits")
+        .unwrap();
+    let (_, f32_logits) = golden.read_f32("mixed.logits").unwrap();
+    let (_, hf_bf16) = reference.read_f32("mixed.logits").unwrap();
+    let (_, mask) = golden.read_i64("mixed.attention_mask").unwrap();
+    let v = ours.len() / mask.len();
+    let mean_drift = |a: &[f32]| {
+        let kept: Vec<f32> = a
+            .iter()
+            .zip(&f32_logits)
+            .enumerate()
+            .filter(|(i, _)| mask[i / v] == 1)
+            .map(|(_, (x, y))| (x - y).abs())
+            .collect();
+        kept.iter().sum::<f32>() / kept.len() as f32
+    };
+    let (drift, hf_drift) = (mean_drift(&ours), mean_drift(&hf_bf16));
+    assert!(drift > 1e-4, "--dtype bf16 computed in f32 (drift {drift})");
+    assert!(
+        drift <= 1.2 * hf_drift,
+        "bf16 drift {drift} vs transformers' {hf_drift}"
+    );
+}
+
 #[test]
 fn generate_from_inputs_equals_transformers_greedy() {
     let scratch = tempfile::tempdir().unwrap();

@@ -34,7 +34,6 @@ use anyhow::{Context, Result, anyhow, ensure};
 use burn::backend::Autodiff;
 use burn::module::Module;
 use burn::prelude::*;
-use burn::tensor::FloatDType;
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
 use temper_model::device_sampling::DevicePicker;
@@ -43,7 +42,7 @@ use temper_model::sampling::Sampler;
 use temper_model::weights::{Init, TensorSource};
 use temper_model::{Batch, Qwen3Vl, Qwen3VlConfig, SamplingParams};
 
-use crate::device::{DeviceKind, with_backend};
+use crate::device::{DeviceKind, Dtype, with_backend};
 
 /// The tiny dense test fixture's config (vocab 1024, hidden 64, 2 layers).
 const TINY_CONFIG: &str = include_str!("../../model/tests/data/qwen3vl-tiny-a/config.json");
@@ -56,21 +55,6 @@ pub enum Preset {
     TwoB,
     /// The `qwen3vl-tiny-a` fixture's shape (seconds on a CPU).
     Tiny,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Dtype {
-    F32,
-    Bf16,
-}
-
-impl Dtype {
-    fn float(self) -> FloatDType {
-        match self {
-            Self::F32 => FloatDType::F32,
-            Self::Bf16 => FloatDType::BF16,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,5 +1,7 @@
-//! `--device cpu|cuda`: picks the burn backend a command runs on.
+//! `--device cpu|cuda`: picks the burn backend a command runs on; `--dtype f32|bf16` its compute
+//! dtype.
 
+use burn::tensor::FloatDType;
 use clap::ValueEnum;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -54,4 +56,20 @@ pub fn check_cuda_driver() -> anyhow::Result<()> {
         "--device cuda: the NVIDIA driver library libcuda.so.1 cannot be loaded; run on a machine \
          with an NVIDIA GPU and driver (or add its directory to LD_LIBRARY_PATH), or use --device cpu"
     )
+}
+
+/// Compute dtype of a command's model (weights, activations, KV cache).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Dtype {
+    F32,
+    Bf16,
+}
+
+impl Dtype {
+    pub fn float(self) -> FloatDType {
+        match self {
+            Self::F32 => FloatDType::F32,
+            Self::Bf16 => FloatDType::BF16,
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! `temper forward`: logits `[B,L,V]`, token log-probs `[B,L-1]`, MRoPE position ids `[3,B,L]`
-//! and rope deltas `[B,1]` for a processor-style inputs file.
+//! and rope deltas `[B,1]` for a processor-style inputs file, in f32 or bf16 compute.
 
 use std::path::PathBuf;
 
@@ -12,7 +12,7 @@ use temper_model::logprobs::DEFAULT_LOGITS_BUDGET;
 use temper_model::safetensors_io::{HostTensor, write_safetensors};
 use temper_model::weights::host_f32;
 
-use crate::device::{DeviceKind, with_backend};
+use crate::device::{DeviceKind, Dtype, with_backend};
 
 #[derive(Args)]
 pub struct ForwardArgs {
@@ -28,6 +28,10 @@ pub struct ForwardArgs {
     out: PathBuf,
     #[arg(long, value_enum, default_value = "cpu")]
     device: DeviceKind,
+    /// Compute dtype: the checkpoint is loaded in f32 and cast (`bf16`: norms, softmax and
+    /// log-probs still run in f32). Outputs are written as f32.
+    #[arg(long, value_enum, default_value = "f32")]
+    dtype: Dtype,
 }
 
 pub fn run(args: ForwardArgs) -> Result<()> {
@@ -36,7 +40,8 @@ pub fn run(args: ForwardArgs) -> Result<()> {
 
 fn forward<B: Backend>(args: &ForwardArgs, device: &B::Device) -> Result<()> {
     let model = Qwen3Vl::<B>::load(&args.model, device)
-        .with_context(|| format!("loading the model from {}", args.model.display()))?;
+        .with_context(|| format!("loading the model from {}", args.model.display()))?
+        .cast(args.dtype.float());
     let batch = read_inputs::<B>(&args.inputs, device)?;
     let out = model.forward(&batch, None, None)?;
     let [b, l, _] = out.hidden.dims();

@@ -6,7 +6,7 @@
 # Here first:   bash tools/device/build_gpu_bundle.sh         (stages .device/temper)
 # Device call:  command `bash tools/device/gpu_run.sh`, carry [".device"], timeout_s 600
 #
-# Back in $OUT (7 files): run.log (everything printed), parity.json, torch.json,
+# Back in $OUT (8 files): run.log (everything printed), parity.json, parity_bf16.json, torch.json,
 # temper_bf16.json, temper_f32.json, gpu_mem.csv (epoch s, MiB used), ratios.md.
 # A dry run of the whole flow on a CPU machine (fake nvidia-smi on PATH, tiny shapes):
 #   DEVICE=cpu PYTHON=.venv-golden/bin/python SIZES="--preset tiny --prompt-len 12 \
@@ -59,6 +59,10 @@ trap 'kill $SAMPLER 2>/dev/null' EXIT
 step "1. GPU parity: temper forward --device cuda vs transformers' golden logits (tiny fixtures, f32)"
 bounded 120 "$PYTHON" tools/device/compare_logits.py --temper "$BIN" --device "$DEVICE" --timeout 100 \
   --json "$OUT/parity.json"
+
+step "1b. bf16 parity: temper forward --device cuda --dtype bf16, drift vs transformers' own bf16"
+bounded 90 "$PYTHON" tools/device/compare_logits.py --temper "$BIN" --device "$DEVICE" --dtype bf16 \
+  --timeout 80 --json "$OUT/parity_bf16.json"
 
 step "2. transformers baseline: bf16, sdpa (train also eager attention)"
 # shellcheck disable=SC2086
