@@ -137,6 +137,22 @@ fn tiny_bench_in_bf16_selected_cases() {
 }
 
 #[test]
+fn decode_profile_accounts_for_the_pieces_of_a_step() {
+    let (report, _) = run_tiny(&["--cases", "decode-profile"]);
+    let profile = case(&report, "decode_profile_b3");
+    let components = profile["components"].as_object().unwrap();
+    assert!(components.len() >= 9, "{components:?}");
+    let per_step: f64 = components
+        .values()
+        .map(|c| c["ms_per_step"].as_f64().unwrap())
+        .sum();
+    let sum = profile["sum_of_pieces_ms"].as_f64().unwrap();
+    assert!((per_step - sum).abs() < 1e-9);
+    assert!(sum > 0.0 && profile["decode_step_ms"].as_f64().unwrap() > 0.0);
+    assert!(profile["tiny_op_us"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
 fn bad_bench_settings_are_clear_errors() {
     let out = temper(&["bench", "--preset", "tiny", "--new-tokens", "1"]);
     assert!(!out.status.success());

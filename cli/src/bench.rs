@@ -9,6 +9,8 @@
 //! - `prefill`: `prefill` of a `B × prompt` batch into a preallocated KV cache.
 //! - `decode`: the device part of decoding: `decode_step` with an on-device argmax, only the
 //!   chosen ids coming back to the host.
+//! - `decode-profile`: one decoder layer's pieces at decode shape, timed one by one, against a
+//!   measured `decode_step` and the cost of one tiny op (`bench/profile.rs`).
 //! - `generate`: the real `Qwen3Vl::generate` (prefill, tokens picked on the device every step,
 //!   with behaviour log-probs); decode time = generate(N) − generate(1), so only the N − 1 decode
 //!   steps count.
@@ -44,6 +46,8 @@ use temper_model::{Batch, Qwen3Vl, Qwen3VlConfig, SamplingParams};
 
 use crate::device::{DeviceKind, Dtype, with_backend};
 
+mod profile;
+
 /// The tiny dense test fixture's config (vocab 1024, hidden 64, 2 layers).
 const TINY_CONFIG: &str = include_str!("../../model/tests/data/qwen3vl-tiny-a/config.json");
 
@@ -71,6 +75,8 @@ pub enum Case {
     Sampler,
     Prefill,
     Decode,
+    /// Where a decode step's time goes (see `bench/profile.rs`).
+    DecodeProfile,
     Generate,
     Train,
 }
@@ -503,6 +509,12 @@ fn bench<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<()> {
             Case::Decode => {
                 for &b in &args.batches {
                     decode_case(m, b, args, bound, device, &mut report)?;
+                    B::memory_cleanup(device);
+                }
+            }
+            Case::DecodeProfile => {
+                for &b in &args.batches {
+                    profile::decode_profile_case(m, b, args, bound, device, &mut report)?;
                     B::memory_cleanup(device);
                 }
             }

@@ -71,7 +71,7 @@ bounded 150 "$PYTHON" bench/torch_baseline.py --device "$DEVICE" --dtype bf16 $S
 step "3. temper bench, bf16 (generate samples the whole distribution, picked on the device)"
 # shellcheck disable=SC2086
 bounded 260 "$BIN" bench --device "$DEVICE" --dtype bf16 --sampling sample $SIZES \
-  --cases sampler,train,prefill,decode,generate --json "$OUT/temper_bf16.json"
+  --cases sampler,train,prefill,decode,decode-profile,generate --json "$OUT/temper_bf16.json"
 
 if [ "${F32:-0}" = 1 ]; then
   step "4. temper bench, f32 (no generate: the bf16 run has it)"
