@@ -39,7 +39,7 @@ use burn::prelude::*;
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
 use temper_model::device_sampling::DevicePicker;
-use temper_model::logprobs::DEFAULT_LOGITS_BUDGET;
+use temper_model::logprobs::{DEFAULT_LOGITS_BUDGET, EntropyGrad};
 use temper_model::sampling::Sampler;
 use temper_model::weights::{Init, TensorSource};
 use temper_model::{Batch, Qwen3Vl, Qwen3VlConfig, SamplingParams};
@@ -804,7 +804,15 @@ fn train_case<B: Backend>(
         let compute = model.cast(args.dtype.float());
         let out = compute.forward(&batch, None, None)?;
         let hidden = out.hidden.narrow(1, 0, len - 1);
-        let scores = compute.token_scores(hidden, targets, 1.0, args.logits_budget);
+        // Entropy as the learner computes it: a metric, off the graph.
+        let scores = compute.token_scores_suppressed(
+            hidden,
+            targets,
+            1.0,
+            args.logits_budget,
+            &[],
+            EntropyGrad::Metric,
+        );
         let loss = scores.logprobs.mean().neg();
         let grads = loss.backward();
         let value = loss

@@ -7,6 +7,7 @@ mod common;
 use burn::backend::Autodiff;
 use burn::prelude::*;
 use common::{B, Golden, data_dir};
+use temper_model::logprobs::EntropyGrad;
 use temper_model::weights::host_f32;
 use temper_model::{Batch, Qwen3Vl};
 
@@ -124,6 +125,45 @@ fn token_score_gradients_equal_finite_differences() {
             "d loss / d hidden[{i}]: {a} vs {numeric}"
         );
     }
+}
+
+/// `EntropyGrad::Metric`: the same entropies, but no gradient through them — a loss over
+/// log-probs + entropy then has the gradient of the log-prob term alone.
+#[test]
+fn metric_entropy_has_the_same_values_and_no_gradient() {
+    type A = Autodiff<B>;
+    let device = Default::default();
+    let dir = data_dir().join("qwen3vl-tiny-a");
+    let model = Qwen3Vl::<A>::load(&dir, &device).unwrap();
+    let (b, l, d) = (2, 4, model.config.text_config.hidden_size);
+    let values: Vec<f32> = (0..b * l * d).map(|i| ((i as f32) * 0.37).cos()).collect();
+    let targets = Tensor::<A, 2, Int>::from_data(
+        TensorData::new(vec![5i64, 80, 300, 9, 1001, 40, 41, 42], [b, l]),
+        &device,
+    );
+    let grad_of = |entropy: EntropyGrad, with_entropy: bool| {
+        let hidden = Tensor::<A, 3>::from_data(TensorData::new(values.clone(), [b, l, d]), &device)
+            .require_grad();
+        let scores =
+            model.token_scores_suppressed(hidden.clone(), targets.clone(), 1.0, 1024, &[], entropy);
+        let entropies = host_f32(scores.entropy.clone());
+        let mut loss = scores.logprobs.sum();
+        if with_entropy {
+            loss = loss + scores.entropy.sum();
+        }
+        let grads = loss.backward();
+        (entropies, host_f32(hidden.grad(&grads).unwrap()))
+    };
+    let (tracked_entropy, tracked_grad) = grad_of(EntropyGrad::Tracked, true);
+    let (metric_entropy, metric_grad) = grad_of(EntropyGrad::Metric, true);
+    let (_, logprob_only_grad) = grad_of(EntropyGrad::Tracked, false);
+    assert_eq!(tracked_entropy, metric_entropy);
+    assert_eq!(metric_grad, logprob_only_grad);
+    let differ = tracked_grad
+        .iter()
+        .zip(&logprob_only_grad)
+        .any(|(a, b)| (a - b).abs() > 1e-6);
+    assert!(differ, "the tracked entropy must contribute a gradient");
 }
 
 #[test]

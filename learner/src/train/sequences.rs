@@ -8,7 +8,7 @@
 //! (prompt left-padded, response appended) and the recomputed log-probs match the behaviour ones.
 
 use burn::prelude::*;
-use temper_model::logprobs::{DEFAULT_LOGITS_BUDGET, TokenScores};
+use temper_model::logprobs::{DEFAULT_LOGITS_BUDGET, EntropyGrad, TokenScores};
 use temper_model::processor::{PreparedPrompt, Processor};
 use temper_model::{Batch, Qwen3Vl};
 
@@ -117,6 +117,8 @@ impl<B: Backend> ResponseBatch<B> {
             temperature,
             DEFAULT_LOGITS_BUDGET,
             suppress,
+            // The learner reports entropy; no objective differentiates it.
+            EntropyGrad::Metric,
         ))
     }
 }
