@@ -2,8 +2,10 @@
 //! cuBLAS call, from shapes and element strides alone.
 //!
 //! Pure host code (no CUDA), so it is unit-tested on every machine; `cublas.rs` (feature `cuda`)
-//! turns a [`GemmPlan`] into `cublasGemmEx` / `cublasGemmStridedBatchedEx`. Layouts the plan
-//! cannot express as one call (partially broadcast batch dims, stride-0 rows, …) give `None`, and
+//! turns a [`GemmPlan`] into `cublasGemmEx` / `cublasGemmStridedBatchedEx`. Batch dims that do
+//! not flatten to one stride (attention's `[b, heads]` over a `[b, l, heads, hd]` buffer in
+//! training, a partially broadcast batch) become a short host loop of such calls. Layouts that
+//! are not a strided matrix at all (stride-0 rows, neither axis unit-strided, …) give `None`, and
 //! the caller falls back to burn's own matmul.
 //!
 //! Row-major `X[r, c]` with row stride `ld` is, to column-major cuBLAS, `Xᵀ` with leading
@@ -19,36 +21,44 @@ pub struct Operand {
     pub transposed: bool,
     /// Leading dimension in elements: the row stride (row-major) or column stride (transposed).
     pub ld: usize,
-    /// Elements between consecutive matrices of the flattened batch; 0 when broadcast.
+    /// Elements between consecutive matrices of the (inner) strided batch; 0 when broadcast.
     pub batch_stride: usize,
+    /// Elements between consecutive calls of the outer loop; 0 when broadcast.
+    pub outer_stride: usize,
 }
 
-/// One cuBLAS call computing `out[b] = lhs[b] · rhs[b]` for `b < batch`.
+/// `outer` cuBLAS calls, each computing `out[b] = lhs[b] · rhs[b]` for `b < batch`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GemmPlan {
     /// Rows of each product (`batch_rows · m` when the batch was folded into the rows).
     pub m: usize,
     pub n: usize,
     pub k: usize,
-    /// Matrices in the strided batch (1: a plain GEMM).
+    /// Matrices in each call's strided batch (1: a plain GEMM).
     pub batch: usize,
+    /// Calls, each `batch` matrices further on (1 for every layout of the decode/prefill path).
+    pub outer: usize,
     pub lhs: Operand,
     pub rhs: Operand,
-    /// Output shape `[batch dims..., m, n]` of the matmul (the output is contiguous, so its
-    /// leading dimension is `n` and its batch stride `m · n` of the per-matrix `m`).
+    /// Output shape `[batch dims..., m, n]` of the matmul. The output is contiguous: leading
+    /// dimension `n`, batch stride `m · n`, outer stride `batch · m · n`.
     pub out_shape: Vec<usize>,
 }
 
 /// Largest value cuBLAS takes for a dimension or leading dimension (`int`).
 const MAX_DIM: usize = i32::MAX as usize;
 
+/// Most cuBLAS calls one matmul may become (each costs a few µs of host time).
+pub const MAX_OUTER_CALLS: usize = 256;
+
 /// Plans `lhs · rhs` for `lhs: [..., m, k]` and `rhs: [..., k, n]` of equal rank ≥ 2 whose batch
 /// dims are equal or 1 (broadcast), given each tensor's shape and element strides.
 ///
 /// When the weight is broadcast over the batch (`rhs` batch dims all 1, the `linear` case) and
 /// the lhs rows are evenly spaced across the batch, the batch is folded into the rows: one GEMM
-/// with `m = batch · m`, which is what cuBLAS is fastest at. Returns `None` for anything that is
-/// not one cuBLAS call (or is empty, or exceeds `i32`).
+/// with `m = batch · m`, which is what cuBLAS is fastest at. Otherwise the innermost batch dims
+/// that flatten to one stride in both operands form a strided batch and the rest an outer loop
+/// (at most [`MAX_OUTER_CALLS`]). Returns `None` for anything else (or empty, or over `i32`).
 pub fn plan(
     lhs_shape: &[usize],
     lhs_strides: &[usize],
@@ -56,10 +66,7 @@ pub fn plan(
     rhs_strides: &[usize],
 ) -> Option<GemmPlan> {
     let rank = lhs_shape.len();
-    if rank < 2
-        || rhs_shape.len() != rank
-        || lhs_strides.len() != rank
-        || rhs_strides.len() != rank
+    if rank < 2 || rhs_shape.len() != rank || lhs_strides.len() != rank || rhs_strides.len() != rank
     {
         return None;
     }
@@ -83,33 +90,49 @@ pub fn plan(
     }
     let (lhs_t, lhs_ld) = matrix(m, k, lhs_strides[rank - 2], lhs_strides[rank - 1])?;
     let (rhs_t, rhs_ld) = matrix(k, n, rhs_strides[rank - 2], rhs_strides[rank - 1])?;
-    let lhs_bs = batch_stride(&lhs_shape[..rank - 2], &lhs_strides[..rank - 2], &out_batch)?;
-    let rhs_bs = batch_stride(&rhs_shape[..rank - 2], &rhs_strides[..rank - 2], &out_batch)?;
+    let split = split_batch(
+        &lhs_shape[..rank - 2],
+        &lhs_strides[..rank - 2],
+        &rhs_shape[..rank - 2],
+        &rhs_strides[..rank - 2],
+        &out_batch,
+    )?;
+    let (inner, outer) = (split.inner, batch / split.inner);
+    if outer > MAX_OUTER_CALLS {
+        return None;
+    }
 
     let mut out_shape = out_batch;
     out_shape.extend([m, n]);
     let rhs = Operand {
         transposed: rhs_t,
         ld: rhs_ld,
-        batch_stride: rhs_bs,
+        batch_stride: split.rhs.0,
+        outer_stride: split.rhs.1,
     };
+    let lhs_bs = split.lhs.0;
     // Fold the batch into the rows: row `b·m + r` sits at `b·lhs_bs + r·row_stride`, evenly
     // spaced when `lhs_bs = m · row_stride` (or trivially when m = 1).
-    let folded_ld = match (batch > 1 && rhs_bs == 0 && !lhs_t, m) {
+    let folded_ld = match (
+        outer == 1 && inner > 1 && rhs.batch_stride == 0 && !lhs_t,
+        m,
+    ) {
         (false, _) => None,
         (true, 1) => (lhs_bs >= k).then_some(lhs_bs),
         (true, _) => (lhs_bs == m * lhs_ld).then_some(lhs_ld),
     };
     let plan = match folded_ld {
         Some(ld) => GemmPlan {
-            m: batch * m,
+            m: inner * m,
             n,
             k,
             batch: 1,
+            outer: 1,
             lhs: Operand {
                 transposed: false,
                 ld,
                 batch_stride: 0,
+                outer_stride: 0,
             },
             rhs,
             out_shape,
@@ -118,11 +141,13 @@ pub fn plan(
             m,
             n,
             k,
-            batch,
+            batch: inner,
+            outer,
             lhs: Operand {
                 transposed: lhs_t,
                 ld: lhs_ld,
                 batch_stride: lhs_bs,
+                outer_stride: split.lhs.1,
             },
             rhs,
             out_shape,
@@ -154,29 +179,51 @@ fn matrix(r: usize, c: usize, s_r: usize, s_c: usize) -> Option<(bool, usize)> {
     None
 }
 
-/// One stride for the flattened batch of an operand with batch `shape`/`strides` broadcast to
-/// `out`: 0 when the operand is broadcast over every non-trivial batch dim, the innermost stride
-/// when its batch dims flatten evenly, `None` when it is partially broadcast or unevenly strided.
-fn batch_stride(shape: &[usize], strides: &[usize], out: &[usize]) -> Option<usize> {
+/// The batch dims split into an inner strided batch and an outer loop: `inner` matrices per
+/// call, and per operand `(batch stride, outer stride)` in elements (0 = broadcast).
+struct BatchSplit {
+    inner: usize,
+    lhs: (usize, usize),
+    rhs: (usize, usize),
+}
+
+/// Splits the output batch `out` (operands' batch `shape`/`strides`, 1 = broadcast) at the
+/// outermost dim from which both operands' remaining dims flatten to one stride each; the dims
+/// before it must flatten too, as the outer loop. Size-1 output dims are ignored.
+fn split_batch(
+    lhs_shape: &[usize],
+    lhs_strides: &[usize],
+    rhs_shape: &[usize],
+    rhs_strides: &[usize],
+    out: &[usize],
+) -> Option<BatchSplit> {
     let dims: Vec<usize> = (0..out.len()).filter(|&i| out[i] > 1).collect();
-    let present = dims.iter().filter(|&&i| shape[i] == out[i]).count();
-    if present == 0 {
-        return Some(0);
-    }
-    if present != dims.len() {
+    // Per non-trivial dim: its extent and each operand's stride (0 where broadcast).
+    let extents: Vec<usize> = dims.iter().map(|&i| out[i]).collect();
+    let per_dim = |shape: &[usize], strides: &[usize]| -> Vec<usize> {
+        dims.iter()
+            .map(|&i| if shape[i] == 1 { 0 } else { strides[i] })
+            .collect()
+    };
+    let (lhs, rhs) = (
+        per_dim(lhs_shape, lhs_strides),
+        per_dim(rhs_shape, rhs_strides),
+    );
+    // Dims [from, to) flatten when each stride is the next one's times the next extent.
+    let flat = |s: &[usize], from: usize, to: usize| {
+        (from..to.saturating_sub(1)).all(|i| s[i] == s[i + 1] * extents[i + 1])
+    };
+    let stride = |s: &[usize], from: usize, to: usize| if from < to { s[to - 1] } else { 0 };
+    let d = dims.len();
+    let split = (0..=d).find(|&at| flat(&lhs, at, d) && flat(&rhs, at, d))?;
+    if !(flat(&lhs, 0, split) && flat(&rhs, 0, split)) {
         return None;
     }
-    // Innermost first: each outer stride must be the next inner one times its extent.
-    let mut iter = dims.iter().rev();
-    let &inner = iter.next()?;
-    let (mut stride, mut extent) = (strides[inner], out[inner]);
-    for &i in iter {
-        if strides[i] != stride * extent {
-            return None;
-        }
-        (stride, extent) = (strides[i], out[i]);
-    }
-    Some(strides[inner])
+    Some(BatchSplit {
+        inner: extents[split..].iter().product(),
+        lhs: (stride(&lhs, split, d), stride(&lhs, 0, split)),
+        rhs: (stride(&rhs, split, d), stride(&rhs, 0, split)),
+    })
 }
 
 #[cfg(test)]
@@ -204,6 +251,16 @@ mod tests {
             transposed: false,
             ld,
             batch_stride,
+            outer_stride: 0,
+        }
+    }
+
+    fn col(ld: usize, batch_stride: usize) -> Operand {
+        Operand {
+            transposed: true,
+            ld,
+            batch_stride,
+            outer_stride: 0,
         }
     }
 
@@ -250,14 +307,7 @@ mod tests {
         let (shape, strides) = swapped(&[11, 4], &contiguous(&[11, 4]), 0, 1);
         let p = plan(&[3, 4], &contiguous(&[3, 4]), &shape, &strides).unwrap();
         assert_eq!((p.m, p.n, p.k), (3, 11, 4));
-        assert_eq!(
-            p.rhs,
-            Operand {
-                transposed: true,
-                ld: 4,
-                batch_stride: 0
-            }
-        );
+        assert_eq!(p.rhs, col(4, 0));
     }
 
     #[test]
@@ -274,23 +324,54 @@ mod tests {
             &k_strides,
         )
         .unwrap();
-        assert_eq!((p.m, p.n, p.k, p.batch), (l, t, d, b * h));
+        assert_eq!((p.m, p.n, p.k, p.batch, p.outer), (l, t, d, b * h, 1));
         assert_eq!(p.lhs, row(d, l * d));
+        assert_eq!(p.rhs, col(d, cap * d));
+        assert_eq!(p.out_shape, [b, h, l, t]);
+    }
+
+    #[test]
+    fn training_attention_loops_over_the_batch() {
+        // No cache: k = [b, l, h, d].swap_dims(1, 2) → [b, h, l, d] with strides
+        // [l·h·d, d, h·d, 1]; kᵀ swaps the last two. The heads flatten (stride d), the batch
+        // does not (l·h·d ≠ h·d), so one strided batch of h per sequence.
+        let (b, h, l, d) = (3, 4, 5, 8);
+        let (k_shape, k_strides) = swapped(&[b, l, h, d], &contiguous(&[b, l, h, d]), 1, 2);
+        let (kt_shape, kt_strides) = swapped(&k_shape, &k_strides, 2, 3);
+        let q = [b, h, l, d];
+        let p = plan(&q, &contiguous(&q), &kt_shape, &kt_strides).unwrap();
+        assert_eq!((p.m, p.n, p.k, p.batch, p.outer), (l, l, d, h, b));
+        assert_eq!(
+            p.lhs,
+            Operand {
+                outer_stride: h * l * d,
+                ..row(d, l * d)
+            }
+        );
         assert_eq!(
             p.rhs,
             Operand {
-                transposed: true,
-                ld: d,
-                batch_stride: cap * d
+                outer_stride: l * h * d,
+                ..col(h * d, d)
             }
         );
-        assert_eq!(p.out_shape, [b, h, l, t]);
+        // probs · v with v = [b, l, h, d].swap_dims(1, 2): rows of v are h·d apart.
+        let probs = [b, h, l, l];
+        let p = plan(&probs, &contiguous(&probs), &k_shape, &k_strides).unwrap();
+        assert_eq!((p.batch, p.outer), (h, b));
+        assert_eq!(
+            p.rhs,
+            Operand {
+                outer_stride: l * h * d,
+                ..row(h * d, d)
+            }
+        );
     }
 
     #[test]
     fn lhs_broadcast_over_a_batched_rhs() {
         let p = plan(&[1, 3, 4], &[12, 4, 1], &[5, 4, 2], &contiguous(&[5, 4, 2])).unwrap();
-        assert_eq!((p.m, p.batch), (3, 5));
+        assert_eq!((p.m, p.batch, p.outer), (3, 5, 1));
         assert_eq!((p.lhs, p.rhs), (row(4, 0), row(2, 8)));
     }
 
@@ -299,24 +380,10 @@ mod tests {
         // x.swap_dims(0, 1) of a contiguous [k, m]: the weight-gradient shape xᵀ·g.
         let (shape, strides) = swapped(&[6, 4], &contiguous(&[6, 4]), 0, 1);
         let p = plan(&shape, &strides, &[6, 2], &contiguous(&[6, 2])).unwrap();
-        assert_eq!(
-            p.lhs,
-            Operand {
-                transposed: true,
-                ld: 4,
-                batch_stride: 0
-            }
-        );
+        assert_eq!(p.lhs, col(4, 0));
         // A single row with a strided column: read as a column-major 1×c.
         let p = plan(&[1, 4], &[0, 5], &[4, 2], &contiguous(&[4, 2])).unwrap();
-        assert_eq!(
-            p.lhs,
-            Operand {
-                transposed: true,
-                ld: 5,
-                batch_stride: 0
-            }
-        );
+        assert_eq!(p.lhs, col(5, 0));
         // A single column with any row stride is row-major.
         assert_eq!(
             plan(&[3, 1], &[7, 3], &[1, 2], &[2, 1]).unwrap().lhs,
@@ -330,18 +397,20 @@ mod tests {
         assert!(plan(&[4, 3], &[0, 1], &[3, 2], &[2, 1]).is_none());
         // Neither dimension unit-strided.
         assert!(plan(&[4, 3], &[6, 2], &[3, 2], &[2, 1]).is_none());
-        // Partially broadcast batch: [b, 1] against [1, h].
+        // Batch dims that flatten neither as a whole nor as outer × inner.
+        let shape = [2, 3, 5, 1, 4];
         assert!(
             plan(
-                &[2, 1, 3, 4],
-                &contiguous(&[2, 1, 3, 4]),
-                &[1, 5, 4, 2],
-                &contiguous(&[1, 5, 4, 2])
+                &shape,
+                &[999, 100, 4, 4, 1],
+                &[1, 1, 1, 4, 2],
+                &[8, 8, 8, 2, 1]
             )
             .is_none()
         );
-        // Batch dims that do not flatten to one stride.
-        assert!(plan(&[2, 3, 1, 4], &[100, 4, 4, 1], &[1, 1, 4, 2], &[8, 8, 2, 1]).is_none());
+        // Too many outer calls.
+        let (b, h) = (MAX_OUTER_CALLS + 1, 2);
+        assert!(plan(&[b, h, 1, 4], &[100, 4, 4, 1], &[1, 1, 4, 2], &[8, 8, 2, 1]).is_none());
         // Mismatched inner dims, incompatible batch, empty, rank 1.
         assert!(plan(&[2, 3], &[3, 1], &[4, 2], &[2, 1]).is_none());
         assert!(plan(&[2, 2, 3], &[6, 3, 1], &[3, 3, 2], &[6, 2, 1]).is_none());
@@ -350,13 +419,50 @@ mod tests {
     }
 
     #[test]
+    fn partial_broadcasts_and_uneven_batches_loop() {
+        // [b, 1] against [1, h]: h matrices per call (lhs broadcast inside), b calls.
+        let p = plan(
+            &[2, 1, 3, 4],
+            &contiguous(&[2, 1, 3, 4]),
+            &[1, 5, 4, 2],
+            &contiguous(&[1, 5, 4, 2]),
+        )
+        .unwrap();
+        assert_eq!((p.batch, p.outer), (5, 2));
+        assert_eq!((p.lhs.batch_stride, p.lhs.outer_stride), (0, 12));
+        assert_eq!((p.rhs.batch_stride, p.rhs.outer_stride), (8, 0));
+        // Matrices 4 apart within a group of 3, groups 100 apart.
+        let p = plan(&[2, 3, 1, 4], &[100, 4, 4, 1], &[1, 1, 4, 2], &[8, 8, 2, 1]).unwrap();
+        assert_eq!((p.batch, p.outer, p.m), (3, 2, 1));
+        assert_eq!((p.lhs.batch_stride, p.lhs.outer_stride), (4, 100));
+        assert_eq!((p.rhs.batch_stride, p.rhs.outer_stride), (0, 0));
+    }
+
+    #[test]
     fn multi_dim_batches_flatten() {
         let shape = [2, 3, 4, 5];
-        let p = plan(&shape, &contiguous(&shape), &[2, 3, 5, 6], &contiguous(&[2, 3, 5, 6]))
-            .unwrap();
-        assert_eq!((p.batch, p.lhs.batch_stride, p.rhs.batch_stride), (6, 20, 30));
+        let p = plan(
+            &shape,
+            &contiguous(&shape),
+            &[2, 3, 5, 6],
+            &contiguous(&[2, 3, 5, 6]),
+        )
+        .unwrap();
+        assert_eq!(
+            (p.batch, p.outer, p.lhs.batch_stride, p.rhs.batch_stride),
+            (6, 1, 20, 30)
+        );
         // Size-1 batch dims with arbitrary strides are ignored.
-        let p = plan(&[1, 3, 4, 5], &[999, 20, 5, 1], &[1, 3, 5, 6], &[7, 30, 6, 1]).unwrap();
-        assert_eq!((p.batch, p.lhs.batch_stride, p.rhs.batch_stride), (3, 20, 30));
+        let p = plan(
+            &[1, 3, 4, 5],
+            &[999, 20, 5, 1],
+            &[1, 3, 5, 6],
+            &[7, 30, 6, 1],
+        )
+        .unwrap();
+        assert_eq!(
+            (p.batch, p.lhs.batch_stride, p.rhs.batch_stride),
+            (3, 20, 30)
+        );
     }
 }

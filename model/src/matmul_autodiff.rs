@@ -178,8 +178,18 @@ mod tests {
             // Same upstream gradient for both runs (seeded per shape).
             let grads = (out.clone() * weights).sum().backward();
             let value = out.inner().into_data().into_vec::<f32>().unwrap();
-            let ga = a.grad(&grads).unwrap().into_data().into_vec::<f32>().unwrap();
-            let gb = b.grad(&grads).unwrap().into_data().into_vec::<f32>().unwrap();
+            let ga = a
+                .grad(&grads)
+                .unwrap()
+                .into_data()
+                .into_vec::<f32>()
+                .unwrap();
+            let gb = b
+                .grad(&grads)
+                .unwrap()
+                .into_data()
+                .into_vec::<f32>()
+                .unwrap();
             (value, ga, gb)
         };
         <Cpu as Backend>::seed(&device, 7);
@@ -192,8 +202,15 @@ mod tests {
             ("dB", &ours.2, &burn.2),
         ] {
             assert_eq!(x.len(), y.len(), "{name} length for {lhs:?}·{rhs:?}");
-            let worst = x.iter().zip(y).map(|(p, q)| (p - q).abs()).fold(0.0, f32::max);
-            assert!(worst < 1e-4, "{name} differs by {worst} for {lhs:?}·{rhs:?}");
+            let worst = x
+                .iter()
+                .zip(y)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0, f32::max);
+            assert!(
+                worst < 1e-4,
+                "{name} differs by {worst} for {lhs:?}·{rhs:?}"
+            );
         }
     }
 
