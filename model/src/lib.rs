@@ -2,13 +2,16 @@
 //! sampling, HF checkpoint I/O, image/video preprocessing, tokenizer and chat template.
 //!
 //! Everything is generic over `B: Backend`; [`backend`] names the CPU default and the CUDA
-//! backend behind the `cuda` feature.
+//! backend behind the `cuda` feature. Model matmuls go through [`nn::matmul`] / [`nn::linear`],
+//! which use cuBLAS on the CUDA backends (`cublas.rs`).
 
 pub mod alloc_counter;
 pub mod backend;
 pub mod cache;
 pub mod chat;
 pub mod config;
+#[cfg(feature = "cuda")]
+mod cublas;
 pub mod device_sampling;
 pub mod error;
 pub mod extend;

@@ -1,9 +1,15 @@
 //! Leaf modules shared by the vision tower and the text decoder: RMSNorm, LayerNorm, rotary
-//! application, softmax. Each keeps HF's exact formula (eps inside the root, weight after the
-//! norm) and HF's precision: in a bf16 model the norms, softmax and the vision rotary run in
-//! f32, as transformers runs them (`model/tests/bf16.rs` measures the difference it makes).
+//! application, softmax, and the matmul / linear entry points. Each keeps HF's exact formula
+//! (eps inside the root, weight after the norm) and HF's precision: in a bf16 model the norms,
+//! softmax and the vision rotary run in f32, as transformers runs them (`model/tests/bf16.rs`
+//! measures the difference it makes).
+//!
+//! [`matmul`] and [`linear`] are what model code calls instead of `Tensor::matmul` /
+//! `Linear::forward`: on burn-cuda (feature `cuda`, with or without autodiff) they run cuBLAS
+//! (see `cublas.rs` for why and how), on every other backend they are exactly burn's op.
 
 use burn::module::Param;
+use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::{DType, FloatDType};
 
@@ -125,3 +131,91 @@ pub fn softmax_f32<B: Backend, const D: usize>(
 /// Numerically safe additive mask value (finite, so fully masked rows stay finite like HF's
 /// `finfo.min`, instead of turning into NaN that would leak through `0 · NaN`).
 pub const MASK_VALUE: f32 = -1.0e30;
+
+/// The cuBLAS path, or what a build without it answers.
+#[cfg(feature = "cuda")]
+use crate::cublas as blas;
+
+#[cfg(not(feature = "cuda"))]
+mod blas {
+    //! A build without `cuda` has no cuBLAS: nothing routes there.
+    use burn::prelude::*;
+
+    #[allow(clippy::extra_unused_type_parameters)] // same signature as cublas::routes
+    pub fn routes<B: Backend>() -> bool {
+        false
+    }
+
+    pub fn route<B: Backend, const D: usize>(
+        lhs: Tensor<B, D>,
+        rhs: Tensor<B, D>,
+    ) -> Result<Tensor<B, D>, (Tensor<B, D>, Tensor<B, D>)> {
+        Err((lhs, rhs))
+    }
+
+    pub fn forced<B: Backend, const D: usize>(
+        _lhs: Tensor<B, D>,
+        _rhs: Tensor<B, D>,
+    ) -> Option<Tensor<B, D>> {
+        None
+    }
+
+    pub fn counters() -> (u64, u64) {
+        (0, 0)
+    }
+
+    pub fn status() -> String {
+        "not built (feature `cuda` off)".to_string()
+    }
+}
+
+/// `lhs · rhs` with burn's matmul semantics: `[..., m, k] × [..., k, n] → [..., m, n]`, batch
+/// dims equal or 1 (broadcast). cuBLAS on `Cuda` / `Autodiff<Cuda>` where the layout allows,
+/// burn's kernel otherwise; exactly `lhs.matmul(rhs)` on every other backend.
+pub fn matmul<B: Backend, const D: usize>(lhs: Tensor<B, D>, rhs: Tensor<B, D>) -> Tensor<B, D> {
+    match blas::route(lhs, rhs) {
+        Ok(out) => out,
+        Err((lhs, rhs)) => lhs.matmul(rhs),
+    }
+}
+
+/// `layer.forward(x)`: `x: [..., d_in] → [..., d_out]`, i.e. `x · W (+ b)` with `W: [d_in,
+/// d_out]`. The product goes through [`matmul`] on the CUDA backends (the weight broadcast over
+/// the batch becomes one GEMM with `M` = all rows); elsewhere this is `layer.forward(x)`.
+pub fn linear<B: Backend, const D: usize>(layer: &Linear<B>, x: Tensor<B, D>) -> Tensor<B, D> {
+    if D < 2 || !blas::routes::<B>() {
+        return layer.forward(x);
+    }
+    let out = matmul(x, layer.weight.val().unsqueeze::<D>());
+    match &layer.bias {
+        Some(bias) => out + bias.val().unsqueeze::<D>(),
+        None => out,
+    }
+}
+
+/// Whether [`matmul`] / [`linear`] send backend `B` to cuBLAS (`Cuda` or `Autodiff<Cuda>` in a
+/// `cuda` build, unless `TEMPER_CUBLAS=0`).
+pub fn cublas_routes<B: Backend>() -> bool {
+    blas::routes::<B>()
+}
+
+/// The cuBLAS result of `lhs · rhs` (shapes as [`matmul`]) for plain `Cuda` tensors, whatever
+/// `TEMPER_CUBLAS` says; `None` on other backends, for layouts one cuBLAS call cannot express,
+/// or when cuBLAS is unavailable. For benchmarks and checks that compare it with burn's.
+pub fn cublas_matmul<B: Backend, const D: usize>(
+    lhs: Tensor<B, D>,
+    rhs: Tensor<B, D>,
+) -> Option<Tensor<B, D>> {
+    blas::forced(lhs, rhs)
+}
+
+/// `(cuBLAS GEMMs run, CUDA matmuls that fell back to burn's kernel)` since the process started;
+/// `(0, 0)` without the `cuda` feature.
+pub fn cublas_counters() -> (u64, u64) {
+    blas::counters()
+}
+
+/// One line on the cuBLAS path (routing mode, library, per-device ordering, counters).
+pub fn cublas_status() -> String {
+    blas::status()
+}
