@@ -10,7 +10,7 @@ use burn::tensor::activation::{silu, softmax};
 use crate::cache::KvCache;
 use crate::config::TextConfig;
 use crate::error::Result;
-use crate::nn::{RmsNorm, apply_rotary, softmax_f32, to_dtype, to_f32};
+use crate::nn::{RmsNorm, apply_rotary, linear, matmul, softmax_f32, to_dtype, to_f32};
 use crate::trace::{Trace, record};
 use crate::weights::{Init, Loader, Saver, host_f32};
 
@@ -73,13 +73,13 @@ impl<B: Backend> Attention<B> {
         let heads = |t: Tensor<B, 3>, n: usize| t.reshape([b, l, n, hd]);
         let q = self
             .q_norm
-            .forward(heads(self.q_proj.forward(x.clone()), nh))
+            .forward(heads(linear(&self.q_proj, x.clone()), nh))
             .swap_dims(1, 2);
         let k = self
             .k_norm
-            .forward(heads(self.k_proj.forward(x.clone()), nkv))
+            .forward(heads(linear(&self.k_proj, x.clone()), nkv))
             .swap_dims(1, 2);
-        let v = heads(self.v_proj.forward(x), nkv).swap_dims(1, 2);
+        let v = heads(linear(&self.v_proj, x), nkv).swap_dims(1, 2);
         let q = apply_rotary(q, cos.clone(), sin.clone());
         let k = apply_rotary(k, cos.clone(), sin.clone());
         let (k, v) = match cache {
@@ -90,7 +90,7 @@ impl<B: Backend> Attention<B> {
         // GQA without copying K/V: the g query heads of one KV head form one [g·l, hd] block.
         let g = nh / nkv;
         let q = q.reshape([b, nkv, g * l, hd]);
-        let scores = q.matmul(k.swap_dims(2, 3)) * (hd as f64).powf(-0.5);
+        let scores = matmul(q, k.swap_dims(2, 3)) * (hd as f64).powf(-0.5);
         let mask = mask.clone().reshape([b, 1, 1, l, t]);
         let probs = softmax_f32(scores.reshape([b, nkv, g, l, t]), Some(mask), 4).reshape([
             b,
@@ -98,8 +98,8 @@ impl<B: Backend> Attention<B> {
             g * l,
             t,
         ]);
-        let out = probs.matmul(v).reshape([b, nh, l, hd]).swap_dims(1, 2);
-        self.o_proj.forward(out.reshape([b, l, nh * hd]))
+        let out = matmul(probs, v).reshape([b, nh, l, hd]).swap_dims(1, 2);
+        linear(&self.o_proj, out.reshape([b, l, nh * hd]))
     }
 }
 
@@ -128,8 +128,8 @@ impl<B: Backend> Mlp<B> {
 
     /// `[..., D] → [..., D]`
     fn forward<const N: usize>(&self, x: Tensor<B, N>) -> Tensor<B, N> {
-        let gate = silu(self.gate_proj.forward(x.clone()));
-        self.down_proj.forward(gate * self.up_proj.forward(x))
+        let gate = silu(linear(&self.gate_proj, x.clone()));
+        linear(&self.down_proj, gate * linear(&self.up_proj, x))
     }
 }
 
@@ -188,7 +188,7 @@ impl<B: Backend> SparseMoe<B> {
         let inter = two_i / 2;
         // Routing in f32, rounded to the activations' dtype only to scale expert outputs
         // (transformers' `softmax(router_logits, dtype=float)`).
-        let probs = softmax(to_f32(self.router.forward(x.clone())), 1);
+        let probs = softmax(to_f32(linear(&self.router, x.clone())), 1);
         let host = host_f32(probs.clone());
         let k = self.top_k;
         let chosen: Vec<Vec<usize>> = host
@@ -220,9 +220,9 @@ impl<B: Backend> SparseMoe<B> {
             let slots = Tensor::<B, 1, Int>::from_data(TensorData::new(slots, [m]), &device);
             let xe = x.clone().select(0, rows.clone());
             let gate_up = self.gate_up.val().narrow(0, e, 1).reshape([d, two_i]);
-            let gu = xe.matmul(gate_up);
+            let gu = matmul(xe, gate_up);
             let h = silu(gu.clone().narrow(1, 0, inter)) * gu.narrow(1, inter, inter);
-            let ye = h.matmul(self.down.val().narrow(0, e, 1).reshape([inter, d]));
+            let ye = matmul(h, self.down.val().narrow(0, e, 1).reshape([inter, d]));
             let we = weights_flat.clone().select(0, slots).unsqueeze_dim(1);
             out = out.select_assign(0, rows, ye * we, IndexingUpdateOp::Add);
         }
@@ -451,8 +451,9 @@ impl<B: Backend> TextModel<B> {
     /// LM head over rows: `[N, D] → [N, V]`.
     pub fn logits(&self, hidden: Tensor<B, 2>) -> Tensor<B, 2> {
         match &self.lm_head {
-            Some(head) => head.forward(hidden),
-            None => hidden.matmul(self.embed_tokens.val().transpose()),
+            Some(head) => linear(head, hidden),
+            // The transposed embedding is a view: cuBLAS reads it in place (op T).
+            None => matmul(hidden, self.embed_tokens.val().transpose()),
         }
     }
 }

@@ -12,7 +12,7 @@ use burn::tensor::activation::{gelu, gelu_approximate};
 
 use crate::config::VisionConfig;
 use crate::error::Result;
-use crate::nn::{LayerNorm, apply_rotary, softmax_f32, to_dtype, to_f32};
+use crate::nn::{LayerNorm, apply_rotary, linear, matmul, softmax_f32, to_dtype, to_f32};
 use crate::rope::vision_cos_sin;
 use crate::trace::{Trace, record};
 use crate::weights::{Init, Loader, Saver};
@@ -67,10 +67,7 @@ impl<B: Backend> VisionBlock<B> {
         let [n, d] = x.dims();
         let heads = self.num_heads;
         let hv = d / heads;
-        let qkv = self
-            .qkv
-            .forward(self.norm1.forward(x.clone()))
-            .reshape([n, 3, heads, hv]);
+        let qkv = linear(&self.qkv, self.norm1.forward(x.clone())).reshape([n, 3, heads, hv]);
         let part = |i: usize| qkv.clone().narrow(1, i, 1).reshape([n, heads, hv]);
         // Rotary in f32 (`cos`/`sin` are f32), as transformers' vision rotary does.
         let dtype = qkv.dtype();
@@ -93,16 +90,17 @@ impl<B: Backend> VisionBlock<B> {
                     .swap_dims(1, 2)
             };
             let (q, k, v) = (take(&q), take(&k), take(&v));
-            let scores = q.matmul(k.swap_dims(2, 3)) * scale;
-            let out = softmax_f32(scores, None, 3).matmul(v); // [count, heads, len, hv]
+            let scores = matmul(q, k.swap_dims(2, 3)) * scale;
+            let out = matmul(softmax_f32(scores, None, 3), v); // [count, heads, len, hv]
             outputs.push(out.swap_dims(1, 2).reshape([rows, d]));
             start += rows;
         }
-        let attn = self.proj.forward(Tensor::cat(outputs, 0));
+        let attn = linear(&self.proj, Tensor::cat(outputs, 0));
         let x = x + attn;
-        let mlp = self.fc2.forward(gelu_approximate(
-            self.fc1.forward(self.norm2.forward(x.clone())),
-        ));
+        let mlp = linear(
+            &self.fc2,
+            gelu_approximate(linear(&self.fc1, self.norm2.forward(x.clone()))),
+        );
         x + mlp
     }
 }
@@ -170,7 +168,7 @@ impl<B: Backend> PatchMerger<B> {
         } else {
             self.norm.forward(x).reshape(grouped)
         };
-        self.fc2.forward(gelu(self.fc1.forward(x)))
+        linear(&self.fc2, gelu(linear(&self.fc1, x)))
     }
 }
 
@@ -278,7 +276,7 @@ impl<B: Backend> VisionTower<B> {
         // Pixels come from the host in the default float dtype; the patch embedding runs in its
         // weights' dtype.
         let pixel_values = to_dtype(pixel_values, self.patch_embed.weight.val().dtype());
-        let patches = self.patch_embed.forward(pixel_values);
+        let patches = linear(&self.patch_embed, pixel_values);
         record(
             &mut trace,
             || format!("{trace_prefix}.patch_embed"),
