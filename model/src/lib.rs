@@ -12,6 +12,7 @@ pub mod chat;
 pub mod config;
 #[cfg(feature = "cuda")]
 mod cublas;
+pub mod cublas_check;
 pub mod device_sampling;
 pub mod error;
 pub mod extend;
