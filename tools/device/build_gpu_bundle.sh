@@ -38,8 +38,8 @@ echo "staged .device/temper: $(( size / 1048576 )) MiB (unstripped $(( $(stat -c
 
 # It must run here too (CPU backend) and say clearly that there is no GPU.
 .device/temper --help > /dev/null
-.device/temper bench --device cpu --preset tiny --cases prefill --prompt-len 8 --batches 1 \
-  --repeats 1 > /dev/null 2>&1 || { echo "staged binary failed a CPU bench"; exit 1; }
+.device/temper bench --device cpu --preset tiny --cases prefill,matmul --prompt-len 8 --batches 1 \
+  --repeats 1 --train-batch 1 --train-len 64 > /dev/null 2>&1 || { echo "staged binary failed a CPU bench"; exit 1; }
 
 # What the device call would send: tracked + untracked-not-ignored files, plus .device.
 tree=0

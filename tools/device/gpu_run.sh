@@ -8,6 +8,17 @@
 #
 # Back in $OUT (8 files): run.log (everything printed), parity.json, parity_bf16.json, torch.json,
 # temper_bf16.json, temper_f32.json, gpu_mem.csv (epoch s, MiB used), ratios.md.
+#
+# MODE=cublas (about 8 minutes) tests the cuBLAS matmul path instead of comparing with torch:
+# parity (f32, now through cuBLAS), `temper bench --cases matmul` (burn vs cuBLAS on the 2B's
+# GEMM shapes, plus the cuBLAS correctness checks in f32 and bf16, forward and gradients; a
+# failed check makes that step exit non-zero), and an A/B of prefill/decode/train with
+# TEMPER_CUBLAS=0 (burn's matmul) against the default (cuBLAS). Files: run.log, parity.json,
+# matmul_bf16.json, ab_burn.json, ab_cublas.json, ab.md, gpu_mem.csv.
+#   Device call:  command `MODE=cublas bash tools/device/gpu_run.sh`, carry [".device"]
+#   Dry run here: as below with MODE=cublas and DEVICE=cpu; --dtype bf16 then runs on the CPU.
+# Both modes first look for libcublas (system, /usr/local/cuda*, then Python site-packages,
+# e.g. torch's nvidia wheels) and put its directory on LD_LIBRARY_PATH if the loader lacks it.
 # A dry run of the whole flow on a CPU machine (fake nvidia-smi on PATH, tiny shapes):
 #   DEVICE=cpu PYTHON=.venv-golden/bin/python SIZES="--preset tiny --prompt-len 12 \
 #     --new-tokens 4 --batches 1,3 --train-batch 2 --train-len 16" bash tools/device/gpu_run.sh
@@ -21,6 +32,7 @@ BUDGET=${BUDGET_S:-540}
 DEVICE=${DEVICE:-cuda}
 PYTHON=${PYTHON:-python3}
 SIZES=${SIZES:-}   # extra size flags for both benches (dry runs); the defaults are the issue's
+MODE=${MODE:-full} # full | cublas (see above)
 START=$(date +%s)
 exec > >(tee -a "$OUT/run.log") 2>&1
 TEE=$!
@@ -48,6 +60,24 @@ chmod +x "$BIN" 2>/dev/null
 "$BIN" --version || { echo "no runnable $BIN: run tools/device/build_gpu_bundle.sh and carry .device"; exit 1; }
 "$PYTHON" -c "import torch, transformers; print('torch', torch.__version__, '| transformers', transformers.__version__, '|', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU')"
 
+step "libcublas (the cuBLAS matmul path dlopens it; without it temper falls back to burn's matmul)"
+if ldconfig -p 2>/dev/null | grep -q 'libcublas\.so'; then
+  ldconfig -p | grep 'libcublas\.so' | head -3
+else
+  found=""
+  for dir in /usr/local/cuda/lib64 /usr/local/cuda-*/lib64 /usr/local/cuda/targets/*/lib \
+      $("$PYTHON" -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null); do
+    lib=$(find "$dir" -name 'libcublas.so*' 2>/dev/null | sort | head -1)
+    if [ -n "$lib" ]; then found=$(dirname "$lib"); break; fi
+  done
+  if [ -n "$found" ]; then
+    export LD_LIBRARY_PATH="$found${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    echo "libcublas not on the loader path; using $found"; ls "$found" | grep -i cublas
+  else
+    echo "WARNING: no libcublas found: the cuBLAS path will report unavailable and use burn's matmul"
+  fi
+fi
+
 # Whole-GPU memory in use, about 5 times a second, for per-case peaks (bench/ratios.py).
 ( while :; do
     printf '%s,%s\n' "$(date +%s.%N)" "$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)"
@@ -55,6 +85,53 @@ chmod +x "$BIN" 2>/dev/null
   done ) > "$OUT/gpu_mem.csv" 2>/dev/null &
 SAMPLER=$!
 trap 'kill $SAMPLER 2>/dev/null' EXIT
+
+if [ "$MODE" = cublas ]; then
+  step "1. GPU parity through cuBLAS: temper forward --device cuda vs transformers' golden logits (f32)"
+  bounded 110 "$PYTHON" tools/device/compare_logits.py --temper "$BIN" --device "$DEVICE" --timeout 100 \
+    --json "$OUT/parity.json"
+
+  step "2. temper bench --cases matmul (bf16): burn vs cuBLAS per GEMM shape, then the cuBLAS checks"
+  # shellcheck disable=SC2086
+  RUST_LOG=temper_model=info,warn bounded 150 "$BIN" bench --device "$DEVICE" --dtype bf16 $SIZES \
+    --cases matmul --json "$OUT/matmul_bf16.json"
+
+  step "3. A/B: prefill, decode, train (bf16) with burn's matmul (TEMPER_CUBLAS=0)"
+  # Shorter decode than the full run (64 new tokens) so both sides fit; a dry run's SIZES win.
+  AB_SIZES=${AB_SIZES:-${SIZES:---batches 1,16,64 --new-tokens 64 --train-steps 2}}
+  # shellcheck disable=SC2086
+  TEMPER_CUBLAS=0 bounded 130 "$BIN" bench --device "$DEVICE" --dtype bf16 $AB_SIZES \
+    --cases prefill,decode,train --json "$OUT/ab_burn.json"
+
+  step "4. A/B: the same with cuBLAS (default)"
+  # shellcheck disable=SC2086
+  RUST_LOG=temper_model=info,warn bounded 130 "$BIN" bench --device "$DEVICE" --dtype bf16 \
+    $AB_SIZES --cases prefill,decode,train --json "$OUT/ab_cublas.json"
+
+  step "5. A/B table"
+  kill $SAMPLER 2>/dev/null
+  "$PYTHON" - "$OUT/ab_burn.json" "$OUT/ab_cublas.json" <<'PY' | tee "$OUT/ab.md"
+import json, sys
+def cases(path):
+    try:
+        return {c["case"]: c for c in json.load(open(path)).get("cases", [])}
+    except (OSError, ValueError):
+        return {}
+burn, cublas = cases(sys.argv[1]), cases(sys.argv[2])
+print("| case | burn tokens/s | cuBLAS tokens/s | cuBLAS/burn |")
+print("|---|---|---|---|")
+for name in list(burn) + [n for n in cublas if n not in burn]:
+    b = (burn.get(name) or {}).get("tokens_per_s")
+    c = (cublas.get(name) or {}).get("tokens_per_s")
+    ratio = f"{c / b:.2f}x" if b and c else "n/a"
+    fmt = lambda v: f"{v:.1f}" if isinstance(v, (int, float)) else "missing"
+    print(f"| {name} | {fmt(b)} | {fmt(c)} | {ratio} |")
+PY
+  step "done"
+  exec >&- 2>&-
+  wait "$TEE" 2>/dev/null
+  exit 0
+fi
 
 step "1. GPU parity: temper forward --device cuda vs transformers' golden logits (tiny fixtures, f32)"
 bounded 120 "$PYTHON" tools/device/compare_logits.py --temper "$BIN" --device "$DEVICE" --timeout 100 \
