@@ -15,21 +15,25 @@
 //!   layouts, a dtype other than f32/f16/bf16, mixed dtypes or a missing libcublas fall back to
 //!   burn's matmul.
 //! - Pointers: a burn-cuda float primitive is a `CubeTensor<CudaRuntime>` (`client`, `handle`,
-//!   `meta` shape/strides, `dtype`); `ComputeClient::get_resource(handle)` returns cubecl-cuda's
-//!   `GpuResource` whose `ptr` is the device address including the handle's offsets. The output
-//!   is a contiguous tensor allocated through the same client.
+//!   `meta` shape/strides, `dtype`); on the device thread `ComputeServer::get_resource(binding,
+//!   stream)` returns cubecl-cuda's `GpuResource` whose `ptr` is the device address including
+//!   the handle's offsets. The output is a contiguous tensor allocated through the same client.
 //! - Ordering: cubecl-cuda runs each burn op on a private non-blocking `CUstream` it does not
 //!   expose (`compute/stream.rs`: `Stream { sys, .. }` inside a `pub(crate)` module), so the
-//!   cuBLAS handle cannot simply be set to it. Instead the whole call runs inside
-//!   `ComputeClient::exclusive`, i.e. on cubecl's device thread after every earlier burn op has
-//!   been submitted, and is fenced against the *context*: `cuCtxRecordEvent` (everything
-//!   submitted so far, on every stream) → `cuStreamWaitEvent` on our stream → GEMM →
-//!   `cuEventRecord` → `cuCtxWaitEvent` (all later work in the context waits for the GEMM).
+//!   cuBLAS handle cannot simply be set to it. Instead the call is queued as a task on cubecl's
+//!   device thread (`DeviceHandle::submit`, the queue every burn launch goes through, run in
+//!   order), so it runs after every earlier burn op was launched and before any later one, and
+//!   is fenced against the *context*: `cuCtxRecordEvent` (everything submitted so far, on every
+//!   stream) → `cuStreamWaitEvent` on our stream → GEMM → `cuEventRecord` → `cuCtxWaitEvent`
+//!   (all later work in the context waits for the GEMM). The calling thread does not wait.
 //!   Both are device-side waits (CUDA ≥ 12.5; cubecl uses the device's primary context). Where
 //!   the driver lacks them, or with `TEMPER_CUBLAS=sync`, the GEMM is bracketed by
-//!   `cuCtxSynchronize` / `cuStreamSynchronize` instead: correct, but the host then waits for the
-//!   device twice per GEMM (roughly a kernel-launch latency each plus the loss of host/device
-//!   overlap), which would eat most of the decode-sized gain.
+//!   `cuCtxSynchronize` / `cuStreamSynchronize` instead: correct, but the device thread (which
+//!   launches every burn op) then waits for the GPU to drain twice per GEMM, so the GPU idles
+//!   while launches catch up — likely more than the 15–25 µs a decode-sized GEMM gains.
+//!   The first GEMM on a device creates its cuBLAS state there and waits for it; whatever can
+//!   fail before the GEMM is queued falls back to burn, and a failure after that (the output is
+//!   already handed out) is logged as an error and leaves the output NaN, never garbage.
 //! - Precision: f32 uses `CUBLAS_COMPUTE_32F` (true FP32, not TF32: f32 is the parity path
 //!   checked against transformers, where burn's TF32 matmul is the larger error); f16 and bf16
 //!   inputs accumulate in f32 (`CUBLAS_COMPUTE_32F`) and write their own dtype, like burn.
@@ -52,7 +56,11 @@ use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::prelude::*;
 use burn::tensor::ops::FloatTensorOps;
 use burn::tensor::{DType, TensorPrimitive};
-use burn_cubecl::cubecl::cuda::CudaRuntime;
+use burn_cubecl::cubecl::Runtime;
+use burn_cubecl::cubecl::cuda::{CudaDevice, CudaRuntime};
+use burn_cubecl::cubecl::device_handle::DeviceHandle;
+use burn_cubecl::cubecl::server::{ComputeServer as _, Handle};
+use burn_cubecl::cubecl::stream_id::StreamId;
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use cudarc::cublas::result as blas;
@@ -155,7 +163,7 @@ pub(crate) fn forced<B: Backend, const D: usize>(
     )))
 }
 
-/// `(cuBLAS GEMMs run, matmuls on a CUDA backend that fell back to burn)` since start.
+/// `(matmuls queued on cuBLAS, matmuls on a CUDA backend that fell back to burn)` since start.
 pub(crate) fn counters() -> (u64, u64) {
     (GEMMS.load(Atomic::Relaxed), FALLBACKS.load(Atomic::Relaxed))
 }
@@ -182,8 +190,10 @@ pub(crate) fn status() -> String {
         },
     );
     let (gemms, fallbacks) = counters();
+    let failures = FAILURES.load(Atomic::Relaxed);
     format!(
-        "TEMPER_CUBLAS mode {:?}; {library}; {}; {gemms} GEMMs, {fallbacks} fallbacks",
+        "TEMPER_CUBLAS mode {:?}; {library}; {}; {gemms} matmuls on cuBLAS ({failures} failed), \
+         {fallbacks} on burn's kernel",
         mode(),
         if devices.is_empty() {
             "no device initialised"
@@ -294,8 +304,8 @@ fn data_type(dtype: DType) -> Option<blas_sys::cudaDataType> {
     }
 }
 
-/// One cuBLAS call for `lhs · rhs` (`[..., m, k] × [..., k, n] → [..., m, n]`, contiguous), or
-/// why not.
+/// `lhs · rhs` (`[..., m, k] × [..., k, n] → [..., m, n]`, contiguous) through cuBLAS, or why
+/// not. The GEMMs are queued on cubecl's device thread and the output returned at once.
 fn gemm(lhs: &CudaTensor, rhs: &CudaTensor) -> Result<CudaTensor, Skip> {
     let dtype = lhs.dtype;
     let data_type = data_type(dtype).ok_or(Skip::Unsupported)?;
@@ -312,62 +322,113 @@ fn gemm(lhs: &CudaTensor, rhs: &CudaTensor) -> Result<CudaTensor, Skip> {
     if !library_loaded() {
         return Err(Skip::Unavailable);
     }
+    let device = ready_device(&lhs.device).ok_or(Skip::Unavailable)?;
     let out = empty_device_contiguous_dtype(
         lhs.client.clone(),
         lhs.device.clone(),
         Shape::from(plan.out_shape.clone()),
         dtype,
     );
-    let client = lhs.client.clone();
-    let handles = [lhs.handle.clone(), rhs.handle.clone(), out.handle.clone()];
-    let index = lhs.device.index;
-    let elem = dtype.size() as u64;
-    // On cubecl's device thread, after every burn op queued before this one was launched, and
-    // with no other burn op running meanwhile (see the module doc on ordering).
-    let launched = lhs.client.exclusive(move || {
-        let [a, b, c] = handles;
-        let resources = (
-            client.get_resource(a),
-            client.get_resource(b),
-            client.get_resource(c),
-        );
-        let (Ok(a), Ok(b), Ok(c)) = resources else {
-            return Err(Skip::Failed("cubecl get_resource failed".into()));
-        };
-        let pointers = [a.resource().ptr, b.resource().ptr, c.resource().ptr];
-        with_device(index, |state| {
+    let call = GemmCall {
+        index: lhs.device.index,
+        handles: [lhs.handle.clone(), rhs.handle.clone(), out.handle.clone()],
+        plan,
+        data_type,
+        elem: dtype.size() as u64,
+    };
+    // Queued behind every burn op submitted so far and ahead of every later one: cubecl's
+    // device thread runs its queue in order (see the module doc on ordering).
+    device.submit(move |server: &mut Server| call.run(server));
+    GEMMS.fetch_add(1, Atomic::Relaxed);
+    Ok(out)
+}
+
+/// cubecl-cuda's server (the type is only reachable through the runtime).
+type Server = <CudaRuntime as Runtime>::Server;
+
+/// One queued matmul: the three tensors' handles (lhs, rhs, out) and how to multiply them.
+struct GemmCall {
+    index: usize,
+    handles: [Handle; 3],
+    plan: GemmPlan,
+    data_type: blas_sys::cudaDataType,
+    /// Bytes per element.
+    elem: u64,
+}
+
+impl GemmCall {
+    /// On the device thread: resolves the device pointers and runs the ordered GEMMs. A
+    /// failure here cannot fall back to burn any more (the output was already handed out), so
+    /// it is logged as an error and the output is filled with NaN rather than left as garbage.
+    fn run(self, server: &mut Server) {
+        // The channel runs this task under the submitting thread's stream id.
+        let stream = StreamId::current();
+        let mut pointers = [0u64; 3];
+        let mut resources = Vec::with_capacity(3);
+        for (slot, handle) in pointers.iter_mut().zip(self.handles) {
+            match server.get_resource(handle.binding(), stream) {
+                Ok(resource) => {
+                    *slot = resource.resource().ptr;
+                    // Held until the GEMM is queued: keeps each binding alive.
+                    resources.push(resource);
+                }
+                Err(e) => {
+                    fail(format!("cubecl get_resource: {e:?}"));
+                    return;
+                }
+            }
+        }
+        let (plan, data_type, elem) = (&self.plan, self.data_type, self.elem);
+        let result = with_device(self.index, |state| {
             // SAFETY: the pointers are live device allocations of the right extent (the plan
-            // is derived from these tensors' shapes/strides; the output was sized from the
-            // plan), held by the resources above and by the caller's tensors; the call runs on
-            // cubecl's device thread inside `exclusive`, ordered by `state.run`.
-            unsafe { state.run(&plan, data_type, elem, pointers) }
-        })
-    });
-    match launched {
-        Ok(Ok(())) => {
-            GEMMS.fetch_add(1, Atomic::Relaxed);
-            Ok(out)
-        }
-        Ok(Err(skip)) => {
-            log_failure(&skip);
-            Err(skip)
-        }
-        Err(e) => {
-            let skip = Skip::Failed(format!("cubecl exclusive call: {e:?}"));
-            log_failure(&skip);
-            Err(skip)
+            // was derived from these tensors' shapes/strides and sized the output), held by the
+            // resources above and by the caller's tensors; this runs on cubecl's device thread
+            // between burn's launches, ordered by `state.run`.
+            unsafe { state.run(plan, data_type, elem, pointers) }
+        });
+        if let Err(Skip::Failed(reason)) = result {
+            fail(reason);
+            let bytes = self.plan.out_shape.iter().product::<usize>() * elem as usize;
+            let _ = with_device(self.index, |state| {
+                // SAFETY: the output allocation holds `bytes` bytes (sized from the plan).
+                unsafe { state.poison(pointers[2], bytes) }
+            });
         }
     }
 }
 
-fn log_failure(skip: &Skip) {
-    if let Skip::Failed(reason) = skip
-        && !GEMM_ERROR_LOGGED.swap(true, Atomic::Relaxed)
-    {
-        tracing::warn!(
-            "cuBLAS matmul failed, using burn's ({reason}); further failures are not logged"
+static FAILURES: AtomicU64 = AtomicU64::new(0);
+
+/// Records a GEMM that failed after its output was handed out (first one logged as an error).
+fn fail(reason: String) {
+    FAILURES.fetch_add(1, Atomic::Relaxed);
+    if !GEMM_ERROR_LOGGED.swap(true, Atomic::Relaxed) {
+        tracing::error!(
+            "cuBLAS GEMM failed ({reason}); its output is NaN. Further failures are counted, not \
+             logged; TEMPER_CUBLAS=0 uses burn's matmul"
         );
     }
+}
+
+/// Handles of devices whose cuBLAS state is ready (`None`: it failed; logged when it did).
+static READY: LazyLock<Mutex<HashMap<usize, Option<DeviceHandle<Server>>>>> =
+    LazyLock::new(Mutex::default);
+
+/// The device's queue handle once its cuBLAS state exists; the first call per device creates
+/// that state on the device thread and waits for it (the only blocking step).
+fn ready_device(device: &CudaDevice) -> Option<DeviceHandle<Server>> {
+    let mut ready = READY.lock().ok()?;
+    if let Some(entry) = ready.get(&device.index) {
+        return entry.clone();
+    }
+    let handle = DeviceHandle::<Server>::new(device.to_id());
+    let index = device.index;
+    let created = handle
+        .submit_blocking(move |_server: &mut Server| with_device(index, |_| Ok(())).is_ok())
+        .unwrap_or(false);
+    let entry = created.then_some(handle);
+    ready.insert(index, entry.clone());
+    entry
 }
 
 static LIBRARY: OnceLock<bool> = OnceLock::new();
@@ -391,8 +452,7 @@ fn library_loaded() -> bool {
 type DeviceMap = HashMap<usize, Result<DeviceState, String>>;
 static DEVICES: LazyLock<Mutex<DeviceMap>> = LazyLock::new(Mutex::default);
 
-/// Runs `f` with device `index`'s state, creating it first (must run where cubecl made the
-/// device's context usable, i.e. inside `exclusive`).
+/// Runs `f` with device `index`'s state, creating it first (runs on cubecl's device thread).
 fn with_device(index: usize, f: impl FnOnce(&DeviceState) -> Result<(), Skip>) -> Result<(), Skip> {
     let mut devices = DEVICES
         .lock()
@@ -565,6 +625,24 @@ impl DeviceState {
                 return Err(Skip::Failed(format!("fencing the GEMM: {e:?}")));
             }
             launched.map_err(|e| Skip::Failed(format!("cuBLAS GEMM: {e:?}")))
+        }
+    }
+
+    /// Fills `bytes` at `ptr` with 0xFF (NaN in f32, f16 and bf16) after everything queued so
+    /// far, blocking: a failed GEMM's output must not pass for a result.
+    ///
+    /// # Safety
+    /// `ptr` must be a live allocation of at least `bytes` bytes.
+    unsafe fn poison(&self, ptr: u64, bytes: usize) -> Result<(), Skip> {
+        let failed = |e: driver::DriverError| Skip::Failed(format!("poisoning the output: {e:?}"));
+        // SAFETY: valid context; `ptr`/`bytes` per the caller. The memset goes to the legacy
+        // stream, which cubecl's non-blocking streams do not wait for, hence the context
+        // syncs around it: done before any later burn op is launched from this thread.
+        unsafe {
+            driver::ctx::set_current(self.ctx).map_err(failed)?;
+            driver::ctx::synchronize().map_err(failed)?;
+            driver::memset_d8_sync(ptr, 0xFF, bytes).map_err(failed)?;
+            driver::ctx::synchronize().map_err(failed)
         }
     }
 
