@@ -3,7 +3,7 @@
 # (bf16, then f32) against bench/torch_baseline.py (transformers, bf16) on the same card, and
 # the ratio table. About 8 minutes; every step has its own time limit inside BUDGET_S.
 #
-# Here first:   bash tools/device/build_gpu_bundle.sh         (stages .device/temper)
+# Here first:   bash tools/device/build_gpu_bundle.sh         (stages .device/temper.gz)
 # Device call:  command `bash tools/device/gpu_run.sh`, carry [".device"], timeout_s 600
 #
 # Back in $OUT (8 files): run.log (everything printed), parity.json, parity_bf16.json, torch.json,
@@ -56,6 +56,11 @@ step "machine"
 nvidia-smi
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,power.limit --format=csv
 echo "cpus: $(nproc)"; free -g | head -2
+# build_gpu_bundle.sh stages the binary gzipped (the carry limit is 64 MiB).
+if [ ! -f "$BIN" ] && [ -f "$BIN.gz" ]; then
+  gzip -dc "$BIN.gz" > "$BIN" 2>/dev/null \
+    || "$PYTHON" -c 'import gzip, shutil, sys; shutil.copyfileobj(gzip.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$BIN.gz" "$BIN"
+fi
 chmod +x "$BIN" 2>/dev/null
 "$BIN" --version || { echo "no runnable $BIN: run tools/device/build_gpu_bundle.sh and carry .device"; exit 1; }
 "$PYTHON" -c "import torch, transformers; print('torch', torch.__version__, '| transformers', transformers.__version__, '|', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU')"
