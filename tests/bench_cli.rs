@@ -1,6 +1,7 @@
 //! `temper bench` end to end on the CPU with the tiny preset and tiny case sizes: every case
 //! runs, the JSON holds positive finite throughputs and the wall-clock window of each case, the
-//! table is printed, bf16 works, and bad settings are clear errors.
+//! table is printed, bf16 works, the matmul case times burn (cuBLAS n/a on the CPU), and bad
+//! settings are clear errors.
 
 mod common;
 
@@ -150,6 +151,33 @@ fn decode_profile_accounts_for_the_pieces_of_a_step() {
     assert!((per_step - sum).abs() < 1e-9);
     assert!(sum > 0.0 && profile["decode_step_ms"].as_f64().unwrap() > 0.0);
     assert!(profile["tiny_op_us"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn tiny_bench_matmul_case_times_burn_and_has_no_cublas_on_the_cpu() {
+    let (report, stdout) = run_tiny(&["--cases", "matmul"]);
+    // Distinct GEMMs of the tiny decoder at M = 1, 3 (--batches) and 32 (2 × 16, training).
+    for m in [1, 3, 32] {
+        for gemm in ["q_proj_o_proj", "gate_proj_up_proj", "down_proj", "lm_head"] {
+            let c = case(&report, &format!("matmul_{gemm}_m{m}"));
+            assert_eq!(c["m"], m);
+            assert!(c["burn_us"].as_f64().unwrap() > 0.0, "{c:#}");
+            assert!(c["burn_tflops"].as_f64().unwrap() > 0.0);
+            assert!(c["cublas_us"].is_null() && c["max_abs_diff"].is_null());
+        }
+    }
+    let head = case(&report, "matmul_lm_head_m1");
+    assert_eq!(
+        (head["k"].as_u64(), head["n"].as_u64()),
+        (Some(64), Some(1024))
+    );
+    // The tiny fixture's head is untied ([D, V]); the 2B's tied head reads the embedding
+    // transposed.
+    assert_eq!(head["rhs_transposed"], false);
+    let checks = case(&report, "matmul_checks");
+    assert_eq!(checks["ran"], false);
+    assert!(stdout.contains("| GEMM | M | K | N |"), "{stdout}");
+    assert!(stdout.contains("| lm_head | 32 | 64 | 1024 |"), "{stdout}");
 }
 
 #[test]

@@ -1180,6 +1180,23 @@ mod tests {
     }
 
     #[test]
+    fn matmul_case_covers_the_2b_decoder_gemms() {
+        let shapes = text_gemm_shapes(&preset_config(Preset::TwoB).unwrap());
+        let expected = [
+            ("q_proj/o_proj", 2048, 2048, false),
+            ("k_proj/v_proj", 2048, 1024, false),
+            ("gate_proj/up_proj", 2048, 6144, false),
+            ("down_proj", 6144, 2048, false),
+            ("lm_head", 2048, 151_936, true),
+        ];
+        let got: Vec<(&str, usize, usize, bool)> = shapes
+            .iter()
+            .map(|(name, k, n, t)| (name.as_str(), *k, *n, *t))
+            .collect();
+        assert_eq!(got, expected);
+    }
+
+    #[test]
     fn fast_init_is_deterministic_with_the_requested_spread() {
         let mut a = vec![0.0f32; 300_000];
         let mut b = vec![0.0f32; 300_000];
