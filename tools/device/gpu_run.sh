@@ -10,11 +10,11 @@
 # temper_bf16.json, temper_f32.json, gpu_mem.csv (epoch s, MiB used), ratios.md.
 #
 # MODE=cublas (about 8 minutes) tests the cuBLAS matmul path instead of comparing with torch:
-# parity (f32, now through cuBLAS), `temper bench --cases matmul` (burn vs cuBLAS on the 2B's
+# parity (f32 and bf16, now through cuBLAS), `temper bench --cases matmul` (burn vs cuBLAS on the 2B's
 # GEMM shapes, plus the cuBLAS correctness checks in f32 and bf16, forward and gradients; a
 # failed check makes that step exit non-zero), and an A/B of prefill/decode/train with
 # TEMPER_CUBLAS=0 (burn's matmul) against the default (cuBLAS). Files: run.log, parity.json,
-# matmul_bf16.json, ab_burn.json, ab_cublas.json, ab.md, gpu_mem.csv.
+# parity_bf16.json, matmul_bf16.json, ab_burn.json, ab_cublas.json, ab.md, gpu_mem.csv.
 #   Device call:  command `MODE=cublas bash tools/device/gpu_run.sh`, carry [".device"]
 #   Dry run here: as below with MODE=cublas and DEVICE=cpu; --dtype bf16 then runs on the CPU.
 # Both modes first look for libcublas (system, /usr/local/cuda*, then Python site-packages,
@@ -93,24 +93,28 @@ trap 'kill $SAMPLER 2>/dev/null' EXIT
 
 if [ "$MODE" = cublas ]; then
   step "1. GPU parity through cuBLAS: temper forward --device cuda vs transformers' golden logits (f32)"
-  bounded 110 "$PYTHON" tools/device/compare_logits.py --temper "$BIN" --device "$DEVICE" --timeout 100 \
+  bounded 90 "$PYTHON" tools/device/compare_logits.py --temper "$BIN" --device "$DEVICE" --timeout 80 \
     --json "$OUT/parity.json"
+
+  step "1b. bf16 parity through cuBLAS: drift vs transformers' own bf16"
+  bounded 70 "$PYTHON" tools/device/compare_logits.py --temper "$BIN" --device "$DEVICE" --dtype bf16 \
+    --timeout 60 --json "$OUT/parity_bf16.json"
 
   step "2. temper bench --cases matmul (bf16): burn vs cuBLAS per GEMM shape, then the cuBLAS checks"
   # shellcheck disable=SC2086
-  RUST_LOG=temper_model=info,warn bounded 150 "$BIN" bench --device "$DEVICE" --dtype bf16 $SIZES \
+  RUST_LOG=temper_model=info,warn bounded 130 "$BIN" bench --device "$DEVICE" --dtype bf16 $SIZES \
     --cases matmul --json "$OUT/matmul_bf16.json"
 
   step "3. A/B: prefill, decode, train (bf16) with burn's matmul (TEMPER_CUBLAS=0)"
-  # Shorter decode than the full run (64 new tokens) so both sides fit; a dry run's SIZES win.
-  AB_SIZES=${AB_SIZES:-${SIZES:---batches 1,16,64 --new-tokens 64 --train-steps 2}}
+  # Smaller than the full run so both sides fit; a dry run's SIZES win.
+  AB_SIZES=${AB_SIZES:-${SIZES:---batches 1,64 --new-tokens 48 --repeats 2 --train-steps 2}}
   # shellcheck disable=SC2086
-  TEMPER_CUBLAS=0 bounded 130 "$BIN" bench --device "$DEVICE" --dtype bf16 $AB_SIZES \
+  TEMPER_CUBLAS=0 bounded 120 "$BIN" bench --device "$DEVICE" --dtype bf16 $AB_SIZES \
     --cases prefill,decode,train --json "$OUT/ab_burn.json"
 
   step "4. A/B: the same with cuBLAS (default)"
   # shellcheck disable=SC2086
-  RUST_LOG=temper_model=info,warn bounded 130 "$BIN" bench --device "$DEVICE" --dtype bf16 \
+  RUST_LOG=temper_model=info,warn bounded 120 "$BIN" bench --device "$DEVICE" --dtype bf16 \
     $AB_SIZES --cases prefill,decode,train --json "$OUT/ab_cublas.json"
 
   step "5. A/B table"
