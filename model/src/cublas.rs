@@ -363,36 +363,46 @@ impl GemmCall {
     fn run(self, server: &mut Server) {
         // The channel runs this task under the submitting thread's stream id.
         let stream = StreamId::current();
+        let [lhs, rhs, out] = self.handles;
         let mut pointers = [0u64; 3];
         let mut resources = Vec::with_capacity(3);
-        for (slot, handle) in pointers.iter_mut().zip(self.handles) {
+        let mut result = Ok(());
+        // The output first, so that even a failed lookup of an input can still NaN it.
+        for (slot, handle) in [2, 0, 1].into_iter().zip([out, lhs, rhs]) {
             match server.get_resource(handle.binding(), stream) {
                 Ok(resource) => {
-                    *slot = resource.resource().ptr;
+                    pointers[slot] = resource.resource().ptr;
                     // Held until the GEMM is queued: keeps each binding alive.
                     resources.push(resource);
                 }
                 Err(e) => {
-                    fail(format!("cubecl get_resource: {e:?}"));
-                    return;
+                    result = Err(Skip::Failed(format!("cubecl get_resource: {e:?}")));
+                    break;
                 }
             }
         }
         let (plan, data_type, elem) = (&self.plan, self.data_type, self.elem);
-        let result = with_device(self.index, |state| {
-            // SAFETY: the pointers are live device allocations of the right extent (the plan
-            // was derived from these tensors' shapes/strides and sized the output), held by the
-            // resources above and by the caller's tensors; this runs on cubecl's device thread
-            // between burn's launches, ordered by `state.run`.
-            unsafe { state.run(plan, data_type, elem, pointers) }
-        });
-        if let Err(Skip::Failed(reason)) = result {
-            fail(reason);
-            let bytes = self.plan.out_shape.iter().product::<usize>() * elem as usize;
-            let _ = with_device(self.index, |state| {
-                // SAFETY: the output allocation holds `bytes` bytes (sized from the plan).
-                unsafe { state.poison(pointers[2], bytes) }
+        if result.is_ok() {
+            result = with_device(self.index, |state| {
+                // SAFETY: the pointers are live device allocations of the right extent (the
+                // plan was derived from these tensors' shapes/strides and sized the output),
+                // held by the resources above and by the caller's tensors; this runs on
+                // cubecl's device thread between burn's launches, ordered by `state.run`.
+                unsafe { state.run(plan, data_type, elem, pointers) }
             });
+        }
+        if let Err(skip) = result {
+            fail(match skip {
+                Skip::Failed(reason) => reason,
+                other => format!("{other:?}"),
+            });
+            if pointers[2] != 0 {
+                let bytes = plan.out_shape.iter().product::<usize>() * elem as usize;
+                let _ = with_device(self.index, |state| {
+                    // SAFETY: the output allocation holds `bytes` bytes (sized from the plan).
+                    unsafe { state.poison(pointers[2], bytes) }
+                });
+            }
         }
     }
 }
