@@ -2,13 +2,13 @@
 //! prompts are sampled (in rounds) to fill the step, and the data cursor moves past every
 //! prompt sampled, so no prompt is used twice.
 
+mod common;
+
 use std::path::Path;
-use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use temper_learner::train::state::RL_STREAM_START;
-use temper_learner::train::{Outcome, Silent, TrainConfig, Trainer, TrainerState};
-use temper_model::backend::CpuAutodiff;
+use temper_learner::train::{TrainConfig, TrainerState};
 
 const PROMPTS: usize = 3;
 const MAX_ROUNDS: usize = 2;
@@ -40,36 +40,19 @@ fn config(dynamic: bool) -> TrainConfig {
 }
 
 fn rl_records(run_dir: &Path) -> Vec<Map<String, Value>> {
-    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str::<Map<String, Value>>(line).unwrap())
+    common::metrics_records(run_dir)
+        .into_iter()
         .filter(|r| r["stage"] == "rl")
         .collect()
 }
 
 fn final_state(run_dir: &Path) -> TrainerState {
-    let latest = std::fs::read_to_string(run_dir.join("checkpoints/latest")).unwrap();
-    let state = run_dir
-        .join("checkpoints")
-        .join(latest.trim())
-        .join("trainer_state.json");
+    let state = common::latest_checkpoint(run_dir).join("trainer_state.json");
     serde_json::from_str(&std::fs::read_to_string(state).unwrap()).unwrap()
 }
 
 fn train(run_dir: &Path, dynamic: bool) {
-    let outcome = Trainer::<CpuAutodiff>::new(
-        config(dynamic),
-        run_dir,
-        false,
-        Default::default(),
-        Arc::default(),
-        Box::new(Silent),
-    )
-    .unwrap()
-    .run()
-    .unwrap();
-    assert!(matches!(outcome, Outcome::Finished(_)));
+    common::train_to_end(config(dynamic), run_dir);
 }
 
 #[test]

@@ -2,14 +2,14 @@
 //! weights. Updates far below bf16's resolution must still reach the masters (what a pure-bf16
 //! learner loses), and losses must track an f32 run of the same seed.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 
 use burn::tensor::bf16;
 use serde_json::{Map, Value};
-use temper_learner::train::{Outcome, Silent, TrainConfig, Trainer};
-use temper_model::backend::CpuAutodiff;
+use temper_learner::train::TrainConfig;
 use temper_model::safetensors_io::SafetensorsFile;
 
 fn config(precision: &str, sft_steps: usize, rl_steps: usize, lr: f64) -> TrainConfig {
@@ -42,27 +42,10 @@ struct Run {
 /// Trains to the end.
 fn train(config: TrainConfig) -> Run {
     let dir = tempfile::tempdir().unwrap();
-    let outcome = Trainer::<CpuAutodiff>::new(
-        config,
-        dir.path(),
-        false,
-        Default::default(),
-        Arc::default(),
-        Box::new(Silent),
-    )
-    .unwrap()
-    .run()
-    .unwrap();
-    assert!(matches!(outcome, Outcome::Finished(_)));
-    let records = std::fs::read_to_string(dir.path().join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect();
-    let checkpoints = dir.path().join("checkpoints");
-    let latest = std::fs::read_to_string(checkpoints.join("latest")).unwrap();
+    common::train_to_end(config, dir.path());
     let file =
-        SafetensorsFile::open(checkpoints.join(latest.trim()).join("model.safetensors")).unwrap();
+        SafetensorsFile::open(common::latest_checkpoint(dir.path()).join("model.safetensors"))
+            .unwrap();
     let weights = file
         .names()
         .into_iter()
@@ -71,7 +54,10 @@ fn train(config: TrainConfig) -> Run {
             (name, values)
         })
         .collect();
-    Run { records, weights }
+    Run {
+        records: common::metrics_records(dir.path()),
+        weights,
+    }
 }
 
 fn losses(records: &[Map<String, Value>], stage: &str) -> Vec<f64> {

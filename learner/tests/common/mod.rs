@@ -151,3 +151,38 @@ pub fn assert_close(what: &str, actual: &[f64], expected: &[f64], rel: f64, abs:
         );
     }
 }
+
+/// Runs `temper_learner::train::Trainer` on the CPU to the end of `config`, in `run_dir`.
+pub fn train_to_end(config: temper_learner::train::TrainConfig, run_dir: &std::path::Path) {
+    use temper_learner::train::{Outcome, Silent, Trainer};
+    let outcome = Trainer::<temper_model::backend::CpuAutodiff>::new(
+        config,
+        run_dir,
+        false,
+        Default::default(),
+        std::sync::Arc::default(),
+        Box::new(Silent),
+    )
+    .unwrap()
+    .run()
+    .unwrap();
+    assert!(matches!(outcome, Outcome::Finished(_)));
+}
+
+/// Every record of a run's `metrics.jsonl`.
+pub fn metrics_records(
+    run_dir: &std::path::Path,
+) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    std::fs::read_to_string(run_dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// The directory of a run's latest checkpoint.
+pub fn latest_checkpoint(run_dir: &std::path::Path) -> PathBuf {
+    let checkpoints = run_dir.join("checkpoints");
+    let latest = std::fs::read_to_string(checkpoints.join("latest")).unwrap();
+    checkpoints.join(latest.trim())
+}
