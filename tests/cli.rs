@@ -77,6 +77,21 @@ fn case_names(fixture: &Path) -> Vec<String> {
         .collect()
 }
 
+/// `temper forward --model DIR --inputs IN --out OUT` plus `extra` flags.
+fn forward(model: &Path, inputs: &Path, outputs: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "forward",
+        "--model",
+        model.to_str().unwrap(),
+        "--inputs",
+        inputs.to_str().unwrap(),
+        "--out",
+        outputs.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    temper(&args)
+}
+
 #[test]
 fn forward_writes_transformers_logits_logprobs_and_positions() {
     let scratch = tempfile::tempdir().unwrap();
@@ -91,15 +106,7 @@ fn forward_writes_transformers_logits_logprobs_and_positions() {
                 .path()
                 .join(format!("{fixture}-{case}-out.safetensors"));
             write_case_inputs(&golden, &case, &inputs);
-            let out = temper(&[
-                "forward",
-                "--model",
-                dir.to_str().unwrap(),
-                "--inputs",
-                inputs.to_str().unwrap(),
-                "--out",
-                outputs.to_str().unwrap(),
-            ]);
+            let out = forward(&dir, &inputs, &outputs, &[]);
             assert!(out.status.success(), "{fixture}/{case}: {}", stderr(&out));
             let ours = SafetensorsFile::open(&outputs).unwrap();
             let (_, mask) = golden.read_i64(&format!("{case}.attention_mask")).unwrap();
@@ -153,17 +160,7 @@ fn forward_in_bf16_drifts_like_transformers_bf16() {
     let inputs = scratch.path().join("in.safetensors");
     let outputs = scratch.path().join("out.safetensors");
     write_case_inputs(&golden, "mixed", &inputs);
-    let out = temper(&[
-        "forward",
-        "--model",
-        dir.to_str().unwrap(),
-        "--inputs",
-        inputs.to_str().unwrap(),
-        "--out",
-        outputs.to_str().unwrap(),
-        "--dtype",
-        "bf16",
-    ]);
+    let out = forward(&dir, &inputs, &outputs, &["--dtype", "bf16"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let (_, ours) = SafetensorsFile::open(&outputs)
         .unwrap()
