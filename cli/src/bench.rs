@@ -65,6 +65,10 @@ pub enum Preset {
     TwoB,
     /// The `qwen3vl-tiny-a` fixture's shape (seconds on a CPU).
     Tiny,
+    /// The CPU peer benchmark's medium text model (`../shared/bench/cpu_peer.py`): text 512 × 8
+    /// layers, 8/4 heads, head_dim 64, SwiGLU 1536, vocab 32,000, tied head (42 M parameters);
+    /// the tiny fixture's vision tower.
+    Medium,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -175,8 +179,40 @@ fn preset_config(preset: Preset) -> Result<Qwen3VlConfig> {
     let text = match preset {
         Preset::Tiny => TINY_CONFIG.to_string(),
         Preset::TwoB => qwen3vl_2b_config().to_string(),
+        Preset::Medium => medium_config()?.to_string(),
     };
     Qwen3VlConfig::from_json(&text).map_err(|e| anyhow!("bench config: {e}"))
+}
+
+/// The tiny fixture's config with the medium text shape, field for field what
+/// `../shared/bench/cpu_peer.py`'s `medium_config` writes, so `--preset medium` times the model
+/// the peer benchmark compares against transformers.
+fn medium_config() -> Result<Value> {
+    let mut config: Value = serde_json::from_str(TINY_CONFIG)?;
+    let vocab = 32_000;
+    let text = config["text_config"]
+        .as_object_mut()
+        .ok_or_else(|| anyhow!("tiny config has no text_config"))?;
+    for (key, value) in [
+        ("vocab_size", vocab),
+        ("hidden_size", 512),
+        ("num_hidden_layers", 8),
+        ("num_attention_heads", 8),
+        ("num_key_value_heads", 4),
+        ("head_dim", 64),
+        ("intermediate_size", 1536),
+        ("max_position_embeddings", 32_768),
+    ] {
+        text.insert(key.into(), json!(value));
+    }
+    config["text_config"]["rope_parameters"]["mrope_section"] = json!([12, 10, 10]);
+    config["vision_config"]["out_hidden_size"] = json!(512);
+    config["tie_word_embeddings"] = json!(true);
+    config["image_token_id"] = json!(vocab - 20);
+    config["video_token_id"] = json!(vocab - 19);
+    config["vision_start_token_id"] = json!(vocab - 23);
+    config["vision_end_token_id"] = json!(vocab - 22);
+    Ok(config)
 }
 
 /// Qwen3-VL-2B-Instruct's `config.json` shape (transformers 5 layout). `bench/torch_baseline.py`
@@ -414,9 +450,10 @@ impl Report {
 
     fn table(&self) {
         println!(
-            "\ntemper bench | {} | {} | {} | preset {} | {} params",
+            "\ntemper bench | {} | {} | {} CPU threads | {} | preset {} | {} params",
             self.meta["backend"].as_str().unwrap_or("?"),
             self.meta["device"].as_str().unwrap_or("?"),
+            self.meta["threads"],
             self.meta["dtype"].as_str().unwrap_or("?"),
             self.meta["preset"].as_str().unwrap_or("?"),
             self.meta["params"]
@@ -454,8 +491,13 @@ fn bench<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<()> {
         "device": format!("{:?}", args.device).to_lowercase(),
         "backend": B::name(device),
         "dtype": format!("{:?}", args.dtype).to_lowercase(),
-        "preset": match args.preset { Preset::TwoB => "2b", Preset::Tiny => "tiny" },
+        "preset": match args.preset {
+            Preset::TwoB => "2b",
+            Preset::Tiny => "tiny",
+            Preset::Medium => "medium",
+        },
         "host_threads": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "threads": temper_model::threads::in_use(),
         "shape": {
             "vocab": t.vocab_size, "hidden": t.hidden_size, "layers": t.num_hidden_layers,
             "heads": t.num_attention_heads, "kv_heads": t.num_key_value_heads,

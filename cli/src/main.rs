@@ -13,6 +13,8 @@ mod metrics_server;
 mod reward;
 mod train;
 
+use std::num::NonZeroUsize;
+
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
@@ -23,6 +25,9 @@ use clap::{Parser, Subcommand};
     about = "RL post-training of vision-language models"
 )]
 struct Cli {
+    /// CPU threads for the model's kernels (default: `TEMPER_THREADS`, else every core).
+    #[arg(long, global = true)]
+    threads: Option<NonZeroUsize>,
     #[command(subcommand)]
     command: Command,
 }
@@ -50,7 +55,10 @@ fn main() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    let threads = temper_model::threads::configure(cli.threads)?;
+    tracing::debug!(threads, "CPU thread pool");
+    match cli.command {
         Command::Forward(args) => forward::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Convert(args) => convert::run(args),

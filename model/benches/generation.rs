@@ -123,7 +123,8 @@ fn run<B: Backend>(backend: &str, quick: bool) {
     let repeats = if quick { 1 } else { 3 };
 
     println!(
-        "\nbackend: {backend} | threads: {} | prompt {prompt_len} tokens, {new_tokens} new tokens, group {group}",
+        "\nbackend: {backend} | threads: {} (of {} cores) | prompt {prompt_len} tokens, {new_tokens} new tokens, group {group}",
+        temper_model::threads::configure(None).expect("thread pool"),
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     println!("| model | params | case | time (s) | tokens/s | peak heap (MiB) |");

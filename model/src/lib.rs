@@ -31,6 +31,7 @@ pub mod rope;
 pub mod safetensors_io;
 pub mod sampling;
 pub mod text;
+pub mod threads;
 pub mod tokenizer;
 pub mod trace;
 pub mod vision;
