@@ -12,8 +12,10 @@
 //!
 //! Two numbers side by side (`3 4`) are an error, not a product: it is how a list of
 //! candidates looks. An integer right before a fraction of integers is a mixed number
-//! (`2\frac{1}{2}`, `2 1/2`). A word after a complete expression is a unit and is dropped
-//! (`5 \text{ cm}`, `12 apples`), except `or`/`and`, which mark hedging.
+//! (`2\frac{1}{2}`, `2 1/2`). A trailing word after a complete expression is a unit and is
+//! dropped (`5 \text{ cm}`, `12 apples`). `or`/`and` between items make a set of alternatives
+//! (`x = 2 or x = 3`), which never equals a single value; `maybe`, `perhaps`, `either` are
+//! hedging and no answer.
 
 use super::expr::{Expr, Func, RelOp};
 use super::lexer::{NumLit, Tok, Token, lex, prepare};
@@ -207,17 +209,36 @@ impl Parser {
         Ok(())
     }
 
+    /// A list separator: `Some(false)` for `,`/`;`, `Some(true)` for `or`/`and` (in words or
+    /// `\text{}`).
+    fn separator(&self) -> Option<bool> {
+        match self.peek()? {
+            Tok::Op(',' | ';') => Some(false),
+            Tok::Word(w) if w == "or" || w == "and" => Some(true),
+            Tok::Text(t) if matches!(t.trim(), "or" | "and") => Some(true),
+            _ => None,
+        }
+    }
+
+    /// A bare list `a, b, …`; with `or`/`and` between items (`x = 2 or x = 3`) it is a set of
+    /// alternatives, which never equals a single value.
     fn list(&mut self) -> PResult {
         let first = self.union()?;
-        if !matches!(self.peek(), Some(Tok::Op(',' | ';'))) {
+        if self.separator().is_none() {
             return Ok(first);
         }
         let mut items = vec![first];
-        while matches!(self.peek(), Some(Tok::Op(',' | ';'))) {
+        let mut alternatives = false;
+        while let Some(words) = self.separator() {
             self.pos += 1;
+            alternatives |= words;
             items.push(self.union()?);
         }
-        self.node(Expr::List(items))
+        self.node(if alternatives {
+            Expr::Set(items)
+        } else {
+            Expr::List(items)
+        })
     }
 
     fn union(&mut self) -> PResult {
@@ -354,6 +375,7 @@ impl Parser {
                     let r = self.unary()?;
                     left = self.node(Expr::Div(left.boxed(), r.boxed()))?;
                 }
+                Some(Tok::Text(t)) if matches!(t.trim(), "or" | "and") => break,
                 Some(Tok::Text(t)) => {
                     let words = t.trim();
                     if HEDGES
@@ -984,7 +1006,7 @@ pub fn parse_answer(s: &str, limits: Limits) -> PResult {
         return Ok(Expr::Text(words));
     }
     if let Some(w) = toks.iter().find_map(|t| match &t.tok {
-        Tok::Word(w) if is_hedge_word(w) => Some(w),
+        Tok::Word(w) if is_hedge_word(w) && w != "or" && w != "and" => Some(w),
         _ => None,
     }) {
         return Err(ParseError::Hedge(format!("`{w}` between answers")));
@@ -1033,10 +1055,16 @@ mod tests {
 
     #[test]
     fn numbers_side_by_side_and_hedges_are_errors() {
+        let p = |s: &str| parse_answer(s, Limits::default()).unwrap();
         let err = |s: &str| parse_answer(s, Limits::default()).unwrap_err();
         assert!(matches!(err("3 4"), ParseError::Invalid(_)));
-        assert!(matches!(err("3 or 4"), ParseError::Hedge(_)));
-        assert!(matches!(err("3 \\text{ or } 4"), ParseError::Hedge(_)));
+        assert!(matches!(err("3 or maybe 4"), ParseError::Hedge(_)));
+        assert!(matches!(
+            err("3 \\text{ or perhaps } 4"),
+            ParseError::Hedge(_)
+        ));
+        assert!(matches!(p("3 or 4"), Expr::Set(v) if v.len() == 2));
+        assert!(matches!(p("3 \\text{ or } 4"), Expr::Set(v) if v.len() == 2));
         assert!(matches!(err("1 2 3 4 5"), ParseError::Invalid(_)));
     }
 
