@@ -37,8 +37,13 @@ struct Row {
 
 fn verdict(config: &MathConfig, reference: &str, response: &str) -> &'static str {
     match MathAnswer::new(config.clone()).verdict(reference, response) {
-        Ok(Some(s)) if s == 1.0 => "equal",
-        Ok(Some(_)) => "not_equal",
+        Ok(Some(s)) => {
+            if s == 1.0 {
+                "equal"
+            } else {
+                "not_equal"
+            }
+        }
         Ok(None) => "not_applicable",
         Err(_) => "quarantine",
     }

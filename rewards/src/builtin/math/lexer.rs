@@ -159,16 +159,15 @@ const LAYOUT: &[&str] = &[
     "cdotp",
 ];
 
-struct Lexer<'a> {
+struct Lexer {
     chars: Vec<char>,
     pos: usize,
     depth: i32,
     out: Vec<Token>,
     space: bool,
-    _src: &'a str,
 }
 
-impl Lexer<'_> {
+impl Lexer {
     fn peek(&self, k: usize) -> Option<char> {
         self.chars.get(self.pos + k).copied()
     }
@@ -507,7 +506,6 @@ pub fn lex(s: &str) -> Result<Vec<Token>, LexError> {
         depth: 0,
         out: Vec::new(),
         space: false,
-        _src: s,
     }
     .run()
 }

@@ -428,7 +428,7 @@ impl Parser {
                         left = mixed;
                         continue;
                     }
-                    let r = self.unary_no_sign()?;
+                    let r = self.power()?;
                     left = self.node(Expr::Mul(left.boxed(), r.boxed()))?;
                 }
                 _ => break,
@@ -509,10 +509,6 @@ impl Parser {
         }
     }
 
-    fn unary_no_sign(&mut self) -> PResult {
-        self.power()
-    }
-
     fn power(&mut self) -> PResult {
         let base = self.postfix()?;
         if !self.eat(&Tok::Op('^')) {
@@ -564,12 +560,7 @@ impl Parser {
             self.expect(&Tok::Close('}'))?;
             return Ok(e);
         }
-        self.power_free_atom()
-    }
-
-    /// One atom without postfix or power (`\frac 1 2`, `\sqrt2`).
-    fn power_free_atom(&mut self) -> PResult {
-        self.atom()
+        self.atom() // one atom: `\frac 1 2`, `\sqrt2`
     }
 
     /// A subscript after a variable name: `_1`, `_{10}`, `_n`.
