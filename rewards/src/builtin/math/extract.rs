@@ -22,7 +22,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::config::Source;
-use crate::text::{closing_brace, last_line, last_tag_content, strip_math_delimiters};
+use crate::text::{last_line, last_tag_content, strip_math_delimiters};
 
 /// What extraction found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,25 +48,49 @@ static BETWEEN_CANDIDATES: LazyLock<Regex> = LazyLock::new(|| {
         .unwrap()
 });
 
-/// Every box's content with its byte span.
+/// Every box's content with its byte span. Braces are matched in one pass (a stack), so a
+/// response full of unclosed boxes costs linear time, not quadratic.
 fn boxes(text: &str) -> Vec<(usize, usize, &str)> {
+    let Some(first) = ["\\boxed{", "\\fbox{"]
+        .iter()
+        .filter_map(|p| text.find(p))
+        .min()
+    else {
+        return vec![];
+    };
+    // closing[i - first] = the index of the `}` that closes the `{` at i.
+    let mut closing = vec![usize::MAX; text.len() - first];
+    let mut stack = vec![];
+    for (i, b) in text.bytes().enumerate().skip(first) {
+        match b {
+            b'{' => stack.push(i),
+            b'}' => {
+                if let Some(open) = stack.pop() {
+                    closing[open - first] = i;
+                }
+            }
+            _ => {}
+        }
+    }
     let mut out = vec![];
     for pat in ["\\boxed{", "\\fbox{"] {
-        let mut from = 0;
-        while let Some(i) = text[from..].find(pat) {
-            let start = from + i;
-            let content = start + pat.len();
-            match closing_brace(text, content) {
-                Some(end) => {
-                    out.push((start, end + 1, &text[content..end]));
-                    from = end + 1;
-                }
-                None => from = content,
+        for (start, _) in text.match_indices(pat) {
+            let open = start + pat.len() - 1;
+            let end = closing[open - first];
+            if end != usize::MAX {
+                out.push((start, end + 1, &text[open + 1..end]));
             }
         }
     }
     out.sort_by_key(|b| b.0);
-    out
+    // A box inside a box (`\boxed{\boxed{10}}`) is part of the outer one.
+    let mut outer: Vec<(usize, usize, &str)> = vec![];
+    for b in out {
+        if outer.last().is_none_or(|o| b.0 >= o.1) {
+            outer.push(b);
+        }
+    }
+    outer
 }
 
 fn from_boxes(text: &str, max_distinct: usize) -> Option<Extracted> {
@@ -99,6 +123,9 @@ fn math_segments(text: &str) -> Vec<(usize, &str)> {
     let b = text.as_bytes();
     let mut out = vec![];
     let mut i = 0;
+    // Delimiters with no closer after some point have none after any later point either:
+    // skipping them keeps a response full of unclosed `\(` linear.
+    let mut unclosed: Vec<&str> = vec![];
     while i < b.len() {
         let (open, close) = match b[i] {
             b'\\' if i + 1 < b.len() && b[i + 1] == b'$' => {
@@ -115,6 +142,10 @@ fn math_segments(text: &str) -> Vec<(usize, &str)> {
             }
         };
         let start = i + open.len();
+        if unclosed.contains(&open) {
+            i = start;
+            continue;
+        }
         let mut j = start;
         let mut found = None;
         while j + close.len() <= b.len() {
@@ -135,7 +166,10 @@ fn math_segments(text: &str) -> Vec<(usize, &str)> {
                 }
                 i = end + close.len();
             }
-            None => i = start,
+            None => {
+                unclosed.push(open);
+                i = start;
+            }
         }
     }
     out
@@ -237,6 +271,18 @@ mod tests {
     }
 
     #[test]
+    fn unclosed_delimiters_cost_linear_time() {
+        // 200 000 unclosed openers: quadratic scanning would take minutes.
+        let boxes = "\\boxed{".repeat(25_000) + "\\boxed{7}";
+        assert_eq!(found(&boxes), "7");
+        let parens = "\\( ".repeat(50_000) + "$8$";
+        assert_eq!(
+            extract(&parens, &[Source::MathDelimiters], 3),
+            Extracted::Found("8".into(), Source::MathDelimiters)
+        );
+    }
+
+    #[test]
     fn candidate_boxes_are_hedging() {
         assert!(matches!(ex("\\boxed{1}, \\boxed{2}"), Extracted::Hedged(_)));
         assert!(matches!(
@@ -248,5 +294,6 @@ mod tests {
             Extracted::Hedged(_)
         ));
         assert_eq!(found("\\boxed{3}, \\boxed{3}"), "3");
+        assert_eq!(found("\\boxed{\\boxed{10}}"), "\\boxed{10}");
     }
 }
