@@ -7,7 +7,7 @@
 //! expressions, tuples, sets, intervals and unions, matrices, equations and inequalities, text
 //! and option letters. One concept per file:
 //!
-//! - [`extract`]: which part of the response is the answer (box, tag, phrase, `$…$`, last line);
+//! - [`extract`]: which part of the response is the answer (box, tag, phrase, last line, `$…$`);
 //! - [`lexer`] and [`parse`]: LaTeX or plain text to an [`expr::Expr`] tree, with size limits;
 //! - [`eval`]: exact rational arithmetic and `f64` evaluation under a step budget;
 //! - [`equiv`]: equality of two trees (exact, tolerance, identity testing at points, sets,
