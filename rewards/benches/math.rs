@@ -52,9 +52,6 @@ fn main() {
     run("test-table responses", &cycled);
     if let Ok(path) = std::env::var("MATH_BENCH_JSONL") {
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        run(
-            &format!("{path}"),
-            &pairs_from_jsonl(&text, "answer", "response"),
-        );
+        run(&path, &pairs_from_jsonl(&text, "answer", "response"));
     }
 }
