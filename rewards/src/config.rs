@@ -36,6 +36,7 @@ use crate::builtin::exact_match::{ExactMatch, ExactMatchConfig};
 use crate::builtin::format::{Format, FormatConfig};
 use crate::builtin::judge::{Judge, JudgeConfig};
 use crate::builtin::length::{Length, LengthConfig};
+use crate::builtin::math::{MathAnswer, MathConfig};
 use crate::builtin::numeric::{NumericConfig, NumericMatch};
 use crate::builtin::regex::{RegexConfig, RegexMatch};
 use crate::builtin::repetition::{Repetition, RepetitionConfig};
@@ -56,6 +57,8 @@ pub enum RewardConfig {
     ExactMatch(ExactMatchConfig),
     /// Numeric match of the final number, with tolerance.
     Numeric(NumericConfig),
+    /// Mathematical equivalence of the final answer, every answer type.
+    Math(MathConfig),
     /// Multiple-choice letter match.
     Choice(ChoiceConfig),
     /// A regular expression over the response.
@@ -89,6 +92,7 @@ impl RewardConfig {
         match self {
             Self::ExactMatch(_) => "exact_match",
             Self::Numeric(_) => "numeric",
+            Self::Math(_) => "math",
             Self::Choice(_) => "choice",
             Self::Regex(_) => "regex",
             Self::Format(_) => "format",
@@ -108,6 +112,7 @@ impl RewardConfig {
         match self {
             Self::ExactMatch(c) => c.validate(),
             Self::Numeric(c) => c.validate(),
+            Self::Math(c) => c.validate(),
             Self::Choice(c) => c.validate(),
             Self::Regex(c) => c.validate(),
             Self::Format(c) => c.validate(),
@@ -128,6 +133,7 @@ impl RewardConfig {
         Ok(match self {
             Self::ExactMatch(c) => Arc::new(ExactMatch::new(*c)),
             Self::Numeric(c) => Arc::new(NumericMatch::new(*c)),
+            Self::Math(c) => Arc::new(MathAnswer::new(c.clone())),
             Self::Choice(c) => Arc::new(Choice::new(c.clone())),
             Self::Regex(c) => Arc::new(RegexMatch::new(c.clone())?),
             Self::Format(c) => Arc::new(Format::new(c.clone())?),

@@ -11,7 +11,7 @@
 //! - [`RewardSetConfig`] is the `[[rewards]]` list; [`RewardSetConfig::validate`] names the
 //!   bad field (`rewards[2].weight`). Custom Rust rewards plug in through a [`RewardRegistry`].
 //!
-//! Built-in kinds (stable names): `exact_match`, `numeric`, `choice`, `regex`, `format`,
+//! Built-in kinds (stable names): `exact_match`, `numeric`, `math`, `choice`, `regex`, `format`,
 //! `length` (DAPO overlong shaping), `repetition`, `code_switching` (language consistency),
 //! `judge` (a judge model over HTTP or a local checkpoint), `tool_call` (multi-turn tool use);
 //! each module doc in [`builtin`] states its exact rule and what it does against gaming.

@@ -3,8 +3,10 @@
 //! when the reference is not one of the configured letters.
 //!
 //! **Where the letter is read**, first match wins:
-//! 1. the last `\boxed{…}`; 2. the last `<answer>…</answer>`; 3. the rest of the line after the
-//!    last "answer is" / "answer:" (any case); 4. the last non-empty line.
+//! 1. the last `\boxed{…}`; 2. the last `<answer>…</answer>` (in either, an answer phrase
+//!    inside is read as in 3 when the region does not start with the letter); 3. the rest of the line after the
+//!    last "answer is" / "answer:" / "the correct (or right, best, final) option/choice is"
+//!    (any case, an "option"/"choice" word after it skipped); 4. the last non-empty line.
 //!
 //! **What counts as picking a letter.** The region (after leading markup such as `(`, `**`,
 //! `$`, `\text{`) must *start* with one allowed capital letter that is not the start of a word.
@@ -74,9 +76,14 @@ static HEDGE_AFTER_DELIMITER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(?:(?:or|and|nor)\b|[,/&;|]|\(?[A-Z](?:[).:\],]|\s*$))").unwrap()
 });
 static CONJUNCTION: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^(?:or|and|nor)\b").unwrap());
-/// "answer is", "Answer:", "final answer is:".
-static ANSWER_PHRASE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)answer(?:\s+is)?\s*[:：]?").unwrap());
+/// "answer is", "Answer:", "final answer is:", "the correct option is", "the right choice:"
+/// (then an optional "option"/"choice" word: "the answer is option B").
+static ANSWER_PHRASE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)(?:answer|\b(?:correct|right|best|final)\s+(?:option|choice))(?:\s+is)?\s*[:：]?(?:\s*(?:option|choice)\b)?",
+    )
+    .unwrap()
+});
 
 /// The letter a region picks under the rules of the module doc; `prose_allowed` permits a
 /// lowercase word after the letter (regions 1–3).
@@ -110,6 +117,14 @@ fn leading_choice(region: &str, letters: &str, prose_allowed: bool) -> Option<ch
     accepted.then_some(picked)
 }
 
+/// The letter on the rest of the line after the last answer phrase: `None` when there is no
+/// phrase with text after it, `Some(None)` when that text picks no letter.
+fn after_phrase(text: &str, letters: &str) -> Option<Option<char>> {
+    let m = ANSWER_PHRASE.find_iter(text).last()?;
+    let line = text[m.end()..].lines().next().unwrap_or("");
+    (!line.trim().is_empty()).then(|| leading_choice(line, letters, true))
+}
+
 /// The `choice` reward.
 #[derive(Debug, Clone)]
 pub struct Choice {
@@ -130,13 +145,12 @@ impl Choice {
         let letters = self.config.letters.as_str();
         if let Some(region) = last_boxed(response).or_else(|| last_tag_content(response, "answer"))
         {
-            return leading_choice(region, letters, true);
+            // `<answer>The correct option is (B).</answer>`: the phrase inside the region.
+            return leading_choice(region, letters, true)
+                .or_else(|| after_phrase(region, letters).flatten());
         }
-        if let Some(m) = ANSWER_PHRASE.find_iter(response).last() {
-            let line = response[m.end()..].lines().next().unwrap_or("");
-            if !line.trim().is_empty() {
-                return leading_choice(line, letters, true);
-            }
+        if let Some(picked) = after_phrase(response, letters) {
+            return picked;
         }
         leading_choice(last_line(response), letters, false)
     }
@@ -197,6 +211,27 @@ mod tests {
         ] {
             assert_eq!(pick(response), Some('B'), "`{response}`");
         }
+    }
+
+    /// Regression: "The correct option is (B)." picked nothing (the phrase only knew "answer").
+    #[test]
+    fn the_correct_option_is_b_picks_b() {
+        for response in [
+            "The correct option is (B).",
+            "So the correct choice is B",
+            "The right option: B",
+            "The best choice is (B) because it is blue",
+            "The answer is option B.",
+            "Final choice: (B)",
+        ] {
+            assert_eq!(pick(response), Some('B'), "`{response}`");
+        }
+        assert_eq!(pick(r"\boxed{The correct option is (B).}"), Some('B'));
+        assert_eq!(pick("<answer>The answer is (B)</answer>"), Some('B'));
+        assert_eq!(pick("<answer>The answer is A or B</answer>"), None);
+        // Prose around a letter is still not a pick, and hedging still earns nothing.
+        assert_eq!(pick("A good choice is B"), None);
+        assert_eq!(pick("The correct option is A or B"), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod exact_match;
 pub mod format;
 pub mod judge;
 pub mod length;
+pub mod math;
 pub mod numeric;
 pub mod regex;
 pub mod repetition;
