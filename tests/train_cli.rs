@@ -313,8 +313,10 @@ fn metrics_endpoint_serves_the_live_run_to_the_token_holder() {
 
 /// Runs `command` until RL step records appear in `run_dir`'s metrics, returning the child.
 #[cfg(unix)]
+// The caller owns the returned child and waits on it.
+#[allow(clippy::zombie_processes)]
 fn spawn_until_rl(command: &mut Command, run_dir: &Path) -> std::process::Child {
-    let child = command
+    let mut child = command
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -326,7 +328,11 @@ fn spawn_until_rl(command: &mut Command, run_dir: &Path) -> std::process::Child 
         if text.contains("\"stage\":\"rl\"") {
             return child;
         }
-        assert!(started.elapsed() < Duration::from_secs(300), "no RL step");
+        if started.elapsed() > Duration::from_secs(300) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("no RL step");
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
 }
