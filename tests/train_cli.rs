@@ -27,11 +27,15 @@ const SHORT: [&str; 10] = [
 ];
 
 fn train_command(run_dir: &Path, extra: &[&str]) -> Command {
+    train_command_with(&tiny_config(), run_dir, extra)
+}
+
+fn train_command_with(config: &Path, run_dir: &Path, extra: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_temper"));
     command
         .arg("train")
         .arg("--config")
-        .arg(tiny_config())
+        .arg(config)
         .arg("--run-dir")
         .arg(run_dir)
         .arg("--no-progress");
@@ -155,7 +159,15 @@ fn bad_config_fails_before_any_work_naming_the_key() {
     for (set, needle) in [
         ("rl.group_size=1", "rl.group_size"),
         ("rl.unknown_knob=3", "unknown_knob"),
-        ("rl.steps=\"ten\"", "steps"),
+        ("rl.steps=\"ten\"", "rl.steps"),
+        // Absurd sizes: config errors, not an abort or a hang (defect 9).
+        ("task.image_size=100000", "task.image_size"),
+        ("rl.group_size=1e11", "rl.group_size"),
+        ("rl.group_size=100000000000", "rl.group_size"),
+        ("rl.prompts_per_step=1000000000", "rl.prompts_per_step"),
+        ("rl.max_new_tokens=5000", "rl.max_new_tokens"),
+        // No reference policy: refused up front, not at the first RL update (defect 15).
+        ("rl.loss.kl_coef=0.1", "rl.loss.kl_coef"),
     ] {
         let out = run(&mut train_command(&run_dir, &[set]));
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -297,4 +309,131 @@ fn metrics_endpoint_serves_the_live_run_to_the_token_holder() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+}
+
+/// Runs `command` until RL step records appear in `run_dir`'s metrics, returning the child.
+#[cfg(unix)]
+// The caller owns the returned child and waits on it.
+#[allow(clippy::zombie_processes)]
+fn spawn_until_rl(command: &mut Command, run_dir: &Path) -> std::process::Child {
+    let mut child = command
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let metrics = run_dir.join("metrics.jsonl");
+    let started = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&metrics).unwrap_or_default();
+        if text.contains("\"stage\":\"rl\"") {
+            return child;
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("no RL step");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Defect 11: SIGTERM (what Slurm and Kubernetes send) exited at once without a checkpoint.
+/// Defect 7: the printed resume hint dropped the `--set` flags; now it is `--run-dir D
+/// --resume` and pasting it continues the same run.
+#[cfg(unix)]
+#[test]
+fn sigterm_checkpoints_like_ctrl_c_and_the_printed_hint_resumes_the_same_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let child = spawn_until_rl(&mut train_command(&run_dir, &["rl.steps=30"]), &run_dir);
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let latest = std::fs::read_to_string(run_dir.join("checkpoints/latest")).unwrap();
+    assert!(latest.starts_with("rl-"), "{latest}");
+
+    let hint = stderr
+        .lines()
+        .find_map(|l| {
+            l.split_once("resume with: temper train ")
+                .map(|(_, rest)| rest)
+        })
+        .unwrap_or_else(|| panic!("no resume hint: {stderr}"));
+    let hint = hint.split(" (checkpoint").next().unwrap();
+    assert!(
+        !hint.contains("--set") && !hint.contains("--config"),
+        "{hint}"
+    );
+    let out = run(Command::new(env!("CARGO_BIN_EXE_temper"))
+        .arg("train")
+        .args(hint.split_whitespace())
+        .arg("--no-progress"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let summary = read_json(&run_dir.join("summary.json"));
+    assert_eq!(summary["rl_steps"], 30, "the resumed run kept its 30 steps");
+    let records: Vec<Value> = std::fs::read_to_string(run_dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let rl_steps: Vec<u64> = records
+        .iter()
+        .filter(|r| r["stage"] == "rl")
+        .map(|r| r["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rl_steps, (1..=30).collect::<Vec<u64>>());
+}
+
+/// Defect 4: two trainings in one run dir corrupted each other; now the second is refused,
+/// naming the pid of the first.
+#[cfg(unix)]
+#[test]
+fn a_second_training_in_a_busy_run_dir_is_refused_naming_the_pid() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let mut first = spawn_until_rl(&mut train_command(&run_dir, &["rl.steps=200"]), &run_dir);
+    let before = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap();
+    for extra in [&[][..], &["--resume"][..]] {
+        let out = run(train_command(&run_dir, &["rl.steps=200"]).args(extra));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!("pid {}", first.id())) && stderr.contains("in use"),
+            "{stderr}"
+        );
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let after = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap();
+    assert!(
+        after.starts_with(&before),
+        "the refused runs touched the metrics"
+    );
+}
+
+/// Defect 1: `temper train` panicked (`UnsupportedType(Some("unit"))`) with a `length` reward
+/// (and `judge`, `remote`, `code_switching`) whose optional fields were unset.
+#[test]
+fn a_length_reward_with_unset_options_trains() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("t.toml");
+    let text = std::fs::read_to_string(tiny_config()).unwrap();
+    std::fs::write(
+        &config,
+        format!("{text}\n[[rewards]]\nkind = \"length\"\nweight = 0.1\n"),
+    )
+    .unwrap();
+    let run_dir = dir.path().join("len");
+    let out = run(&mut train_command_with(&config, &run_dir, &["rl.steps=1"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let written = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
+    assert!(written.contains("\"length\""), "{written}");
 }

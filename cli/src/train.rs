@@ -1,30 +1,33 @@
 //! `temper train`: the single-process trainer (SFT, then RL) on a TOML run config, with
 //! progress bars, `--set` overrides, `--resume`, and Ctrl-C that checkpoints before exiting.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value};
-use temper_learner::train::{Observer, Outcome, TrainConfig, Trainer};
+use temper_learner::train::{Observer, Outcome, TrainConfig, Trainer, run_dir};
 
 use crate::metrics_server;
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Run config (TOML), e.g. configs/tiny.toml.
-    #[arg(long)]
-    config: PathBuf,
-    /// Directory for metrics, checkpoints, summary and plot [runs/<config name>-seed<seed>].
+    /// Run config (TOML), e.g. configs/tiny.toml; with --resume the run's own
+    /// `<run dir>/config.toml` is used when this is left out.
+    #[arg(long, required_unless_present = "resume")]
+    config: Option<PathBuf>,
+    /// Directory for metrics, checkpoints, summary and plot [runs/<config name>-seed<seed>,
+    /// plus a hash of the config when --set changes it].
     #[arg(long)]
     run_dir: Option<PathBuf>,
-    /// Override a config key, e.g. `--set rl.loss.kind=sapo` (repeatable).
+    /// Override a config key, e.g. `--set rl.loss.kind=sapo` (repeatable). On --resume only
+    /// the keys a resumed run may change are accepted, e.g. more `rl.steps`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
-    /// Continue the run in --run-dir from its latest checkpoint.
+    /// Continue the run in --run-dir from its newest intact checkpoint, under its own config.
     #[arg(long)]
     resume: bool,
     /// No progress bars (log lines only).
@@ -37,16 +40,29 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    // Every config error surfaces here, before any work starts.
-    let config = TrainConfig::load(&args.config, &args.overrides)?;
-    let run_dir = args.run_dir.clone().unwrap_or_else(|| {
-        let name = args
-            .config
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "run".into());
-        PathBuf::from("runs").join(format!("{name}-seed{}", config.seed))
-    });
+    // Every config error surfaces here, before any work starts. A resumed run reads its own
+    // config from the run directory (overrides on top, checked by the trainer).
+    let (config, run_dir) = match (&args.config, &args.run_dir) {
+        (None, Some(run_dir)) => {
+            let path = run_dir.join(run_dir::CONFIG_FILE);
+            if !path.is_file() {
+                bail!(
+                    "{} holds no run to resume ({} is missing); pass --config to start one",
+                    run_dir.display(),
+                    path.display()
+                );
+            }
+            (TrainConfig::load(&path, &args.overrides)?, run_dir.clone())
+        }
+        (None, None) => bail!("--resume needs --run-dir DIR (or --config FILE)"),
+        (Some(path), run_dir) => {
+            let config = TrainConfig::load(path, &args.overrides)?;
+            let run_dir = run_dir
+                .clone()
+                .unwrap_or_else(|| default_run_dir(path, &args.overrides, &config));
+            (config, run_dir)
+        }
+    };
     if let Some(addr) = &args.metrics_addr {
         let bound = metrics_server::start(addr)?;
         eprintln!(
@@ -73,10 +89,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
             );
         }
         Outcome::Interrupted { checkpoint } => {
+            // The run's config (overrides included) is in the run directory: the hint needs
+            // nothing else, and pasting it cannot change the run.
             eprintln!(
-                "stopped; resume with: temper train --config {} --run-dir {} --resume \
-                 (checkpoint {})",
-                args.config.display(),
+                "stopped; resume with: temper train --run-dir {} --resume (checkpoint {})",
                 run_dir.display(),
                 checkpoint.display()
             );
@@ -86,21 +102,50 @@ pub fn run(args: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// First Ctrl-C: finish the current step, checkpoint, exit. Second: exit at once.
+/// `runs/<config name>-seed<seed>`; with overrides, a hash of the resulting config is appended,
+/// so a run with other `--set` values never shares a directory with the plain one.
+fn default_run_dir(config_path: &Path, overrides: &[String], config: &TrainConfig) -> PathBuf {
+    let name = config_path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "run".into());
+    let mut dir = format!("{name}-seed{}", config.seed);
+    if !overrides.is_empty() {
+        dir.push_str(&format!(
+            "-{:08x}",
+            fnv1a(config.to_toml().as_bytes()) as u32
+        ));
+    }
+    PathBuf::from("runs").join(dir)
+}
+
+/// FNV-1a, 64 bits: a stable hash (std's `DefaultHasher` may change between releases).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// First Ctrl-C or SIGTERM (what Slurm and Kubernetes send before killing a job): finish the
+/// current step, checkpoint, exit. Second: exit at once.
 fn install_interrupt_handler() -> Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
     let presses = AtomicUsize::new(0);
     let flag = stop.clone();
+    // With ctrlc's `termination` feature the handler also runs on SIGTERM and SIGHUP.
     ctrlc::set_handler(move || {
         if presses.fetch_add(1, Ordering::SeqCst) == 0 {
             flag.store(true, Ordering::SeqCst);
-            eprintln!("\ninterrupt: finishing the current step and writing a checkpoint (Ctrl-C again to quit now)");
+            eprintln!(
+                "\ninterrupt: finishing the current step and writing a checkpoint (interrupt \
+                 again to quit now)"
+            );
         } else {
             eprintln!("\nsecond interrupt: exiting without a checkpoint");
             std::process::exit(130);
         }
     })
-    .context("installing the Ctrl-C handler")?;
+    .context("installing the Ctrl-C / SIGTERM handler")?;
     Ok(stop)
 }
 
@@ -192,5 +237,33 @@ impl Observer for LogLines {
 
     fn note(&mut self, text: &str) {
         eprintln!("{text}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Defect 4: the default run dir ignored `--set`, so `--set rl.loss.kind=sapo` in a second
+    /// terminal shared `runs/tiny-seed0` with the plain run.
+    #[test]
+    fn the_default_run_dir_differs_per_override_set() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny.toml");
+        let dir = |sets: &[&str]| {
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            let config = TrainConfig::load(&path, &sets).unwrap();
+            default_run_dir(&path, &sets, &config)
+        };
+        let plain = dir(&[]);
+        assert_eq!(plain, PathBuf::from("runs/tiny-seed0"));
+        let sapo = dir(&["rl.loss.kind=sapo"]);
+        assert_ne!(sapo, plain);
+        assert!(
+            sapo.to_string_lossy().starts_with("runs/tiny-seed0-"),
+            "{sapo:?}"
+        );
+        assert_ne!(dir(&["rl.loss.kind=grpo"]), sapo);
+        // The same overrides find the same directory again (a later --resume).
+        assert_eq!(dir(&["rl.loss.kind=sapo"]), sapo);
     }
 }

@@ -87,3 +87,176 @@ fn malformed_overrides_are_explained() {
     let e = error(&["rewards.5.weight=1"]);
     assert!(e.contains("past the array"), "{e}");
 }
+
+/// The minimal `[[rewards]]` table of every reward kind: only its required options set.
+const EVERY_REWARD_KIND: [(&str, &str); 12] = [
+    (
+        "exact_match",
+        "kind = \"exact_match\"\nname = \"second_exact_match\"",
+    ),
+    ("numeric", "kind = \"numeric\""),
+    ("choice", "kind = \"choice\""),
+    ("regex", "kind = \"regex\"\npattern = '\\d'"),
+    ("format", "kind = \"format\""),
+    ("length", "kind = \"length\"\nweight = 0.1"),
+    ("repetition", "kind = \"repetition\""),
+    ("code_switching", "kind = \"code_switching\""),
+    (
+        "judge",
+        "kind = \"judge\"\nbackend = { type = \"http\", url = \"http://127.0.0.1:9\", model = \"m\" }",
+    ),
+    ("tool_call", "kind = \"tool_call\""),
+    ("remote", "kind = \"remote\"\nurl = \"http://127.0.0.1:9\""),
+    ("custom", "kind = \"custom\"\nname = \"mine\""),
+];
+
+/// Defect: `temper train` panicked ("the config serialises: UnsupportedType(Some(\"unit\"))")
+/// with a `judge`, `remote`, `length` or `code_switching` reward, whose unset optional fields
+/// became nulls that TOML cannot write.
+#[test]
+fn every_reward_kind_with_unset_optional_fields_writes_and_reads_back() {
+    for (kind, table) in EVERY_REWARD_KIND {
+        let text = format!("{}\n[[rewards]]\n{table}\n", tiny_text());
+        let config = TrainConfig::from_toml_str(&text, "t.toml", &[])
+            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        assert_eq!(config.rewards[1].reward.kind(), kind);
+        let written = config.to_toml();
+        let again = TrainConfig::from_toml_str(&written, "written", &[])
+            .unwrap_or_else(|e| panic!("{kind}: {e}\n{written}"));
+        assert_eq!(again, config, "{kind}: {written}");
+    }
+}
+
+/// The tiny config with `replace` substituted for `find` (a defect placed on a known line).
+fn tiny_with(find: &str, replace: &str) -> String {
+    let text = tiny_text();
+    assert!(text.contains(find), "{find}");
+    text.replacen(find, replace, 1)
+}
+
+fn line_of(text: &str, needle: &str) -> usize {
+    1 + text[..text.find(needle).unwrap()].matches('\n').count()
+}
+
+/// Defect: typed errors were reported against the re-serialised TOML (line 24 for an error on
+/// line 42), without the table (`steps` is in `[sft]` and `[rl]`) and in Rust type names
+/// (`expected usize`, `internally tagged enum PolicyLoss`).
+#[test]
+fn type_errors_name_the_full_key_the_users_line_and_the_expected_value_in_words() {
+    // A wrong type in the file: the `[rl]` table's `steps`, on its own line of the user's file.
+    let text = tiny_with("steps = 280", "steps = \"many\"");
+    let e = TrainConfig::from_toml_str(&text, "t.toml", &[])
+        .unwrap_err()
+        .to_string();
+    let line = line_of(&text, "steps = \"many\"");
+    assert!(e.contains("`rl.steps`"), "{e}");
+    assert!(e.contains(&format!("t.toml line {line}")), "{e}");
+    assert!(e.contains("whole number"), "{e}");
+    assert!(!e.contains("usize"), "{e}");
+
+    // An unknown key in the file.
+    let text = tiny_with("group_size = 8", "group_size = 8\ngroup_sise = 8");
+    let e = TrainConfig::from_toml_str(&text, "t.toml", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`rl.group_sise`"), "{e}");
+    assert!(
+        e.contains(&format!("t.toml line {}", line_of(&text, "group_sise"))),
+        "{e}"
+    );
+
+    // The objective given as a number: words, not serde's enum name.
+    let text = tiny_with("loss = { kind = \"gspo\" }", "loss = 3");
+    let e = TrainConfig::from_toml_str(&text, "t.toml", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`rl.loss`") && e.contains("`kind`"), "{e}");
+    assert!(!e.contains("internally tagged"), "{e}");
+
+    // A reward field: the entry's index and the field.
+    let text = tiny_with("weight = 1.0", "weight = \"heavy\"");
+    let e = TrainConfig::from_toml_str(&text, "t.toml", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`rewards.0.weight`"), "{e}");
+
+    // Set by an override: the override is named, not a line.
+    let e = error(&["sft.steps=\"ten\""]);
+    assert!(
+        e.contains("`sft.steps`") && e.contains("--set sft.steps=\"ten\""),
+        "{e}"
+    );
+    let e = error(&["rl.group_sise=4"]);
+    assert!(
+        e.contains("`rl.group_sise`") && e.contains("--set rl.group_sise=4"),
+        "{e}"
+    );
+
+    // Validation errors carry the line too.
+    let text = tiny_with("group_size = 8", "group_size = 1");
+    let e = TrainConfig::from_toml_str(&text, "t.toml", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("rl.group_size")
+            && e.contains(&format!("t.toml line {}", line_of(&text, "group_size = 1"))),
+        "{e}"
+    );
+}
+
+/// Defect: warm-ups longer than a short smoke run's stage were rejected one key at a time.
+#[test]
+fn warmups_longer_than_a_short_stage_are_clamped() {
+    let config = load(&["sft.steps=3", "rl.steps=2"]).unwrap();
+    assert_eq!(config.sft.optim.warmup_steps, 3);
+    assert_eq!(config.rl.optim.warmup_steps, 2);
+    // A stage long enough keeps its warm-up.
+    let config = load(&["sft.steps=30"]).unwrap();
+    assert_eq!(config.sft.optim.warmup_steps, 5);
+}
+
+/// Defect: `rl.loss.kl_coef > 0` was accepted, then failed at the first RL update (the trainer
+/// keeps no reference policy).
+#[test]
+fn positive_kl_coef_is_rejected_up_front_naming_the_key() {
+    for set in [
+        vec!["rl.loss.kl_coef=0.1"],
+        vec!["rl.loss.kind=sapo", "rl.loss.kl_coef=0.05"],
+        vec!["rl.loss.kind=grpo", "rl.loss.kl_coef=0.04"],
+    ] {
+        let e = error(&set);
+        assert!(
+            e.contains("rl.loss.kl_coef") && e.contains("reference"),
+            "{set:?}: {e}"
+        );
+    }
+    assert!(load(&["rl.loss.kl_coef=0"]).is_ok());
+}
+
+/// Defect: absurd sizes crashed or hung the trainer (`task.image_size=100000` SIGABRT,
+/// `rl.group_size=1e11` SIGABRT after SFT, `rl.prompts_per_step=1e9` hang) and a
+/// `rl.max_new_tokens` beyond the context failed only after SFT.
+#[test]
+fn absurd_sizes_are_config_errors_before_any_work() {
+    for (set, key) in [
+        ("task.image_size=100000", "task.image_size"),
+        ("rl.group_size=1e11", "rl.group_size"),
+        ("rl.group_size=100000000000", "rl.group_size"),
+        ("rl.prompts_per_step=1000000000", "rl.prompts_per_step"),
+        ("rl.group_size=4611686018427387904", "rl.group_size"),
+        ("sft.batch_size=1000000000000", "sft.batch_size"),
+        ("rl.dynamic_sampling.max_rounds=1000000000000", "max_rounds"),
+        ("rl.max_new_tokens=5000", "rl.max_new_tokens"),
+        ("eval.max_new_tokens=5000", "eval.max_new_tokens"),
+    ] {
+        let e = error(&[set]);
+        assert!(e.contains(key), "{set}: {e}");
+    }
+    let e = error(&[
+        "eval.examples=1000000000000",
+        "eval.batch_size=1000000000000",
+    ]);
+    assert!(e.contains("eval.batch_size") && e.contains("memory"), "{e}");
+    let e = error(&["rl.max_new_tokens=5000"]);
+    assert!(e.contains("context") && e.contains("1024"), "{e}");
+}

@@ -123,6 +123,24 @@ impl ShapesTask {
         Ok(())
     }
 
+    /// The question about colour `asked` (an index into [`COLOURS`]).
+    fn question(&self, asked: usize) -> String {
+        match self.ask {
+            Ask::CountColour => format!(
+                "How many {} squares are there? Answer with a digit.",
+                COLOURS[asked].0
+            ),
+            Ask::CountAll => "How many squares are there? Answer with a digit.".to_string(),
+        }
+    }
+
+    /// Every question the task asks (to size prompts before any image is drawn).
+    pub fn questions(&self) -> Vec<String> {
+        let mut questions: Vec<String> = (0..COLOURS.len()).map(|c| self.question(c)).collect();
+        questions.dedup();
+        questions
+    }
+
     /// Example `index` of `split` for run seed `seed`.
     pub fn example(&self, seed: u64, split: Split, index: u64) -> ShapesExample {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -182,13 +200,7 @@ impl ShapesTask {
         }
         ShapesExample {
             image,
-            question: match self.ask {
-                Ask::CountColour => format!(
-                    "How many {} squares are there? Answer with a digit.",
-                    COLOURS[asked].0
-                ),
-                Ask::CountAll => "How many squares are there? Answer with a digit.".to_string(),
-            },
+            question: self.question(asked),
             answer: answer.to_string(),
             squares,
         }

@@ -68,26 +68,190 @@ pub fn save<B: Backend>(
     Ok(dir)
 }
 
-/// The newest checkpoint of `run_dir`, if any.
-pub fn latest(run_dir: &Path) -> Result<Option<PathBuf>, TrainError> {
+/// A checkpoint to resume from, with its trainer state.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The checkpoint directory.
+    pub dir: PathBuf,
+    /// Its `trainer_state.json`.
+    pub state: TrainerState,
+    /// Newer checkpoints passed over, each with what is wrong with it.
+    pub skipped: Vec<(PathBuf, String)>,
+    /// Why `checkpoints/latest` was not followed (absent, or naming a broken checkpoint).
+    pub pointer_problem: Option<String>,
+}
+
+/// The newest intact checkpoint of `run_dir`: the one `checkpoints/latest` names if it is
+/// intact, else the newest intact one found by scanning `checkpoints/` (a missing or stale
+/// pointer loses nothing). `None` when there is no checkpoint at all; an error naming every
+/// checkpoint and what is wrong with it when none is intact.
+pub fn latest(run_dir: &Path) -> Result<Option<Found>, TrainError> {
     let root = run_dir.join("checkpoints");
     let pointer = root.join(LATEST);
-    if !pointer.is_file() {
+    let mut pointer_problem = None;
+    if pointer.is_file() {
+        let name = std::fs::read_to_string(&pointer).map_err(|e| TrainError::Io {
+            path: pointer.clone(),
+            source: e,
+        })?;
+        let dir = root.join(name.trim());
+        match intact(&dir) {
+            Ok(state) => {
+                return Ok(Some(Found {
+                    dir,
+                    state,
+                    skipped: Vec::new(),
+                    pointer_problem: None,
+                }));
+            }
+            Err(problem) => {
+                pointer_problem = Some(format!(
+                    "{} names {}, which is unusable: {problem}",
+                    pointer.display(),
+                    dir.display()
+                ))
+            }
+        }
+    } else if root.is_dir() {
+        pointer_problem = Some(format!("{} is missing", pointer.display()));
+    }
+    let mut skipped = Vec::new();
+    for dir in scan(&root).map_err(|e| TrainError::Io {
+        path: root.clone(),
+        source: e,
+    })? {
+        match intact(&dir) {
+            Ok(state) => {
+                return Ok(Some(Found {
+                    dir,
+                    state,
+                    skipped,
+                    pointer_problem,
+                }));
+            }
+            Err(problem) => skipped.push((dir, problem)),
+        }
+    }
+    if skipped.is_empty() {
         return Ok(None);
     }
-    let name = std::fs::read_to_string(&pointer).map_err(|e| TrainError::Io {
-        path: pointer.clone(),
-        source: e,
-    })?;
-    let dir = root.join(name.trim());
-    if !dir.join(STATE_FILE).is_file() {
-        return Err(TrainError::Resume(format!(
-            "{} names checkpoint {}, which has no {STATE_FILE}",
-            pointer.display(),
-            dir.display()
-        )));
+    let list: Vec<String> = skipped
+        .iter()
+        .map(|(dir, problem)| format!("{}: {problem}", dir.display()))
+        .collect();
+    Err(TrainError::Resume(format!(
+        "no intact checkpoint in {}; {}",
+        root.display(),
+        list.join("; ")
+    )))
+}
+
+/// Checkpoint directories under `root` (`<stage>-<step>`, no temporaries), newest first.
+pub fn scan(root: &Path) -> std::io::Result<Vec<PathBuf>> {
+    if !root.is_dir() {
+        return Ok(Vec::new());
     }
-    Ok(Some(dir))
+    let mut names: Vec<String> = std::fs::read_dir(root)?
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.path().is_dir())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| is_checkpoint_name(name))
+        .collect();
+    names.sort_by_key(|name| order_key(name));
+    Ok(names
+        .into_iter()
+        .rev()
+        .map(|name| root.join(name))
+        .collect())
+}
+
+fn is_checkpoint_name(name: &str) -> bool {
+    let Some((stage, step)) = name.split_once('-') else {
+        return false;
+    };
+    matches!(stage, "sft" | "rl" | "done")
+        && !step.is_empty()
+        && step.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The trainer state of checkpoint `dir` if every file a resume reads is present and whole
+/// (safetensors headers parse and their tensors end where the file ends); else what is wrong.
+pub fn intact(dir: &Path) -> Result<TrainerState, String> {
+    if !dir.is_dir() {
+        return Err("no such directory".to_string());
+    }
+    let state = read_state(dir).map_err(|e| e.to_string())?;
+    if !dir.join("config.json").is_file() {
+        return Err("config.json is missing".to_string());
+    }
+    let index = dir.join("model.safetensors.index.json");
+    let mut weights = vec![dir.join(OPTIMIZER_FILE)];
+    if index.is_file() {
+        let text =
+            std::fs::read_to_string(&index).map_err(|e| format!("{}: {e}", index.display()))?;
+        let parsed: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| format!("model.safetensors.index.json is not JSON: {e}"))?;
+        let mut shards: Vec<String> = parsed["weight_map"]
+            .as_object()
+            .ok_or("model.safetensors.index.json has no weight_map")?
+            .values()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect();
+        shards.sort();
+        shards.dedup();
+        weights.extend(shards.into_iter().map(|s| dir.join(s)));
+    } else {
+        weights.push(dir.join("model.safetensors"));
+    }
+    for file in weights {
+        whole_safetensors(&file).map_err(|problem| {
+            format!(
+                "{} {problem}",
+                file.file_name().unwrap_or_default().to_string_lossy()
+            )
+        })?;
+    }
+    Ok(state)
+}
+
+/// Whether `path` is a whole safetensors file: an 8-byte header length, a JSON header, and
+/// tensor data that ends exactly at the end of the file.
+fn whole_safetensors(path: &Path) -> Result<(), String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| format!("cannot be read: {e}"))?;
+    let len = file
+        .metadata()
+        .map_err(|e| format!("cannot be read: {e}"))?
+        .len();
+    let mut head = [0u8; 8];
+    file.read_exact(&mut head)
+        .map_err(|_| format!("is truncated ({len} bytes)"))?;
+    let header_len = u64::from_le_bytes(head);
+    if header_len > len.saturating_sub(8) {
+        return Err(format!(
+            "is truncated ({len} bytes, header of {header_len})"
+        ));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    file.read_exact(&mut header)
+        .map_err(|_| format!("is truncated ({len} bytes)"))?;
+    let header: serde_json::Value =
+        serde_json::from_slice(&header).map_err(|e| format!("has a corrupt header: {e}"))?;
+    let end = header
+        .as_object()
+        .ok_or("has a header that is not a table")?
+        .iter()
+        .filter(|(name, _)| name.as_str() != "__metadata__")
+        .filter_map(|(_, tensor)| tensor["data_offsets"][1].as_u64())
+        .max()
+        .unwrap_or(0);
+    let expected = 8 + header_len + end;
+    if expected != len {
+        return Err(format!(
+            "is truncated or padded: {len} bytes where its header describes {expected}"
+        ));
+    }
+    Ok(())
 }
 
 /// Reads a checkpoint's trainer state.

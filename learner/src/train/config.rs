@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use temper_rewards::{RewardEntry, RewardSetConfig};
 
+use super::config_source::Source;
 use crate::advantages::AdvantageEstimator;
 use crate::objectives::PolicyLoss;
 use crate::optim::AdamWConfig;
 use crate::schedule::WarmupCosine;
 use crate::tasks::shapes::ShapesTask;
 
-/// A config error: the key at fault and what is wrong with it.
+/// A config error: the key at fault, where it was set and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
@@ -24,12 +25,22 @@ pub enum ConfigError {
         /// The I/O error.
         message: String,
     },
-    /// TOML syntax, an unknown key or a wrong type (the TOML library names the key and line).
+    /// TOML syntax (the TOML library's message names the line and column).
     #[error("config {origin}: {message}")]
     Parse {
         /// The file, or `--set` overrides.
         origin: String,
         /// The parser's message.
+        message: String,
+    },
+    /// An unknown key, a missing key or a value of the wrong type.
+    #[error("config key `{key}` ({at}): {message}")]
+    Type {
+        /// Full dotted key, e.g. `sft.steps` or `rewards.1.weight`.
+        key: String,
+        /// Where it was set: `FILE line N`, or the `--set` override.
+        at: String,
+        /// What is wrong and what is expected, in words.
         message: String,
     },
     /// A malformed `--set` override.
@@ -41,21 +52,28 @@ pub enum ConfigError {
         message: String,
     },
     /// A well-typed value that cannot work.
-    #[error("config key `{key}` = {value}: {message}")]
+    #[error("config key `{key}` = {value}{}: {message}", at_suffix(.at))]
     Invalid {
         /// Dotted key, e.g. `rl.group_size`.
         key: String,
         /// The value as written.
         value: String,
+        /// Where it was set (`FILE line N` or the `--set` override), when known.
+        at: Option<String>,
         /// Why, and what would work.
         message: String,
     },
 }
 
-fn invalid(key: &str, value: impl ToString, message: impl Into<String>) -> ConfigError {
+fn at_suffix(at: &Option<String>) -> String {
+    at.as_ref().map(|at| format!(" ({at})")).unwrap_or_default()
+}
+
+pub(crate) fn invalid(key: &str, value: impl ToString, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.to_string(),
         value: value.to_string(),
+        at: None,
         message: message.into(),
     }
 }
@@ -266,6 +284,10 @@ impl TrainConfig {
     }
 
     /// [`load`](Self::load) from text; `origin` names it in errors.
+    ///
+    /// The overrides are applied to the TOML tree, and the tree is typed directly (not
+    /// re-serialised), so an error names the full key (`sft.steps`) and the line of the user's
+    /// file that set it, or the `--set` override that did.
     pub fn from_toml_str(
         text: &str,
         origin: &str,
@@ -278,28 +300,62 @@ impl TrainConfig {
         for raw in overrides {
             apply_override(&mut tree, raw)?;
         }
-        let origin = if overrides.is_empty() {
-            origin.to_string()
-        } else {
-            format!("{origin} with --set overrides")
-        };
-        // Re-serialise so the typed parse reports the key and line of an unknown key or a
-        // wrong type, overrides included.
-        let merged = toml::to_string(&tree).map_err(|e| ConfigError::Parse {
-            origin: origin.clone(),
-            message: e.to_string(),
-        })?;
-        let config: Self = toml::from_str(&merged).map_err(|e| ConfigError::Parse {
+        let source = Source {
+            text,
             origin,
-            message: e.to_string(),
-        })?;
-        config.validate()?;
+            overrides,
+        };
+        let mut config = Self::deserialize(toml::Value::Table(tree.clone()))
+            .map_err(|e| source.type_error(&tree, &e))?;
+        for note in config.clamp_warmups() {
+            tracing::warn!("{note}");
+        }
+        config.validate().map_err(|e| source.place(e))?;
         Ok(config)
     }
 
-    /// The config as TOML (written into the run directory).
+    /// Shortens each stage's learning-rate warm-up to the stage's optimiser steps where it is
+    /// longer (a short smoke run of a full config), returning one note per change, which names
+    /// the key. Without it, `--set sft.steps=3` would fail on `sft.optim.warmup_steps`, then on
+    /// `rl.optim.warmup_steps`, one at a time.
+    pub fn clamp_warmups(&mut self) -> Vec<String> {
+        let rl_updates = self
+            .rl
+            .steps
+            .checked_mul(self.rl.epochs)
+            .and_then(|n| n.checked_mul(self.rl.mini_batches));
+        let mut notes = Vec::new();
+        for (key, optim, updates) in [
+            (
+                "sft.optim.warmup_steps",
+                &mut self.sft.optim,
+                Some(self.sft.steps),
+            ),
+            ("rl.optim.warmup_steps", &mut self.rl.optim, rl_updates),
+        ] {
+            if let Some(updates) = updates
+                && updates > 0
+                && optim.warmup_steps > updates
+            {
+                notes.push(format!(
+                    "config key `{key}` = {} is longer than the stage's {updates} optimiser \
+                     steps: using {updates}",
+                    optim.warmup_steps
+                ));
+                optim.warmup_steps = updates;
+            }
+        }
+        notes
+    }
+
+    /// The config as TOML (written into the run directory); reads back to the same config.
+    ///
+    /// Serialised through a JSON tree with its nulls removed: an unset optional field (a
+    /// reward's `max_len`, `rl.advantage`) is absent in TOML, which has no null.
     pub fn to_toml(&self) -> String {
-        toml::to_string(self).expect("the config serialises")
+        let mut tree = serde_json::to_value(self).expect("the config serialises");
+        drop_nulls(&mut tree);
+        toml::to_string(&tree).expect("a config without nulls is valid TOML")
     }
 
     /// The `[[rewards]]` entries as a reward-set config.
@@ -347,7 +403,13 @@ impl TrainConfig {
                     ),
                 ));
             }
-            let rows = rl.prompts_per_step * rl.group_size;
+            let Some(rows) = rl.prompts_per_step.checked_mul(rl.group_size) else {
+                return Err(invalid(
+                    "rl.prompts_per_step × rl.group_size",
+                    format!("{} × {}", rl.prompts_per_step, rl.group_size),
+                    "is too large: the samples of a step overflow a count",
+                ));
+            };
             if !rows.is_multiple_of(rl.mini_batches) {
                 return Err(invalid(
                     "rl.mini_batches",
@@ -386,8 +448,11 @@ impl TrainConfig {
                 .validate()
                 .map_err(|e| invalid("rl.advantage", "…", e.to_string()))?;
         }
-        rl.optim
-            .validate("rl.optim", rl.steps * rl.epochs * rl.mini_batches)?;
+        let rl_updates = rl
+            .steps
+            .saturating_mul(rl.epochs)
+            .saturating_mul(rl.mini_batches);
+        rl.optim.validate("rl.optim", rl_updates)?;
         if !self.rewards.is_empty() {
             self.reward_set()
                 .validate()
@@ -400,7 +465,34 @@ impl TrainConfig {
                 "at least the latest checkpoint must be kept",
             ));
         }
-        Ok(())
+        let kl_coef = match rl.loss {
+            PolicyLoss::Gspo(c) | PolicyLoss::GspoToken(c) => c.kl_coef,
+            PolicyLoss::Sapo(c) => c.kl_coef,
+            PolicyLoss::Grpo(c) => c.kl_coef,
+            PolicyLoss::Dapo(_) | PolicyLoss::DrGrpo(_) => 0.0,
+        };
+        if kl_coef > 0.0 {
+            return Err(invalid(
+                "rl.loss.kl_coef",
+                kl_coef,
+                "the trainer keeps no frozen reference policy, so there are no reference \
+                 log-probs for the KL term; remove the key (or set it to 0)",
+            ));
+        }
+        // Last: sizes are checked against the model's context and this machine's memory.
+        super::limits::check(self)
+    }
+}
+
+/// Removes every null from a JSON tree's objects (TOML has no null; an absent key is `None`).
+fn drop_nulls(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(drop_nulls);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
     }
 }
 

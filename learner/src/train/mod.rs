@@ -6,11 +6,14 @@
 
 pub mod checkpoint;
 pub mod config;
+mod config_source;
+pub mod limits;
 pub mod metrics_log;
 pub mod observer;
 pub mod plot;
 mod rewarding;
 pub mod rollout;
+pub mod run_dir;
 pub mod sequences;
 pub mod state;
 pub mod telemetry;
@@ -45,6 +48,17 @@ pub enum TrainError {
     /// An objective or estimator rejected its inputs.
     #[error(transparent)]
     Learner(#[from] LearnerError),
+    /// Another process holds the run directory's lock.
+    #[error(
+        "{dir} is in use by another `temper train` (pid {pid}, see its train.lock); wait for \
+         it to end or choose another --run-dir"
+    )]
+    RunDirInUse {
+        /// The run directory.
+        dir: PathBuf,
+        /// The pid recorded in the lock file.
+        pid: String,
+    },
     /// The run cannot resume from what is in the run directory.
     #[error("cannot resume: {0}")]
     Resume(String),

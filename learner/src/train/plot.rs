@@ -52,10 +52,13 @@ pub fn draw(records: &[Map<String, Value>], path: &Path) -> Result<(), String> {
         .map(|p| p.1)
         .fold((0.0_f64, 1.0_f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
 
-    let root = SVGBackend::new(path, (900, 500)).into_drawing_area();
+    let root = SVGBackend::new(path, (900, 540)).into_drawing_area();
     let err = |e: &dyn std::fmt::Display| format!("drawing {}: {e}", path.display());
     root.fill(&WHITE).map_err(|e| err(&e))?;
-    let mut chart = ChartBuilder::on(&root)
+    // The legend gets its own strip below the axes: inside them it covered the RL curves,
+    // which run to the right edge at any height.
+    let (plot_area, legend_area) = root.split_vertically(500);
+    let mut chart = ChartBuilder::on(&plot_area)
         .caption("Temper: reward and held-out accuracy", ("sans-serif", 22))
         .margin(12)
         .x_label_area_size(40)
@@ -73,19 +76,13 @@ pub fn draw(records: &[Map<String, Value>], path: &Path) -> Result<(), String> {
     let red = RGBColor(210, 50, 40);
     chart
         .draw_series(LineSeries::new(smooth(&train_accuracy, 9), &grey))
-        .map_err(|e| err(&e))?
-        .label("train accuracy (RL samples, smoothed)")
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], grey));
+        .map_err(|e| err(&e))?;
     chart
         .draw_series(LineSeries::new(smooth(&reward, 9), &blue))
-        .map_err(|e| err(&e))?
-        .label("reward mean (smoothed)")
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], blue));
+        .map_err(|e| err(&e))?;
     chart
         .draw_series(LineSeries::new(eval_accuracy.clone(), red.stroke_width(2)))
-        .map_err(|e| err(&e))?
-        .label("held-out accuracy")
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], red));
+        .map_err(|e| err(&e))?;
     chart
         .draw_series(
             eval_accuracy
@@ -93,15 +90,32 @@ pub fn draw(records: &[Map<String, Value>], path: &Path) -> Result<(), String> {
                 .map(|&p| Circle::new(p, 4, red.filled())),
         )
         .map_err(|e| err(&e))?;
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.8))
-        .position(SeriesLabelPosition::LowerRight)
-        .draw()
-        .map_err(|e| err(&e))?;
+    let mut x = 62;
+    for (label, colour) in [
+        (TRAIN_ACCURACY_LABEL, grey),
+        (REWARD_LABEL, blue),
+        (EVAL_ACCURACY_LABEL, red),
+    ] {
+        legend_area
+            .draw(&PathElement::new(
+                vec![(x, 20), (x + 24, 20)],
+                colour.stroke_width(2),
+            ))
+            .map_err(|e| err(&e))?;
+        legend_area
+            .draw(&Text::new(label, (x + 30, 12), ("sans-serif", 14)))
+            .map_err(|e| err(&e))?;
+        x += 30 + 7 * label.len() as i32 + 30;
+    }
     root.present().map_err(|e| err(&e))
 }
+
+/// Legend label of the training accuracy.
+pub const TRAIN_ACCURACY_LABEL: &str = "train accuracy (RL samples, smoothed)";
+/// Legend label of the reward curve.
+pub const REWARD_LABEL: &str = "reward mean (smoothed)";
+/// Legend label of the evaluations.
+pub const EVAL_ACCURACY_LABEL: &str = "held-out accuracy";
 
 /// Centred moving average over `width` points (noisy per-step rewards read better smoothed).
 fn smooth(points: &Series, width: usize) -> Series {

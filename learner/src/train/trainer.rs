@@ -29,6 +29,7 @@ use super::observer::Observer;
 use super::plot;
 use super::rewarding::{Scorer, StepRewards};
 use super::rollout::{self, Rollout};
+use super::run_dir::RunDir;
 use super::sequences::ResponseBatch;
 use super::state::{Stage, TrainerState};
 use super::telemetry;
@@ -94,6 +95,8 @@ pub struct Trainer<B: AutodiffBackend> {
     observer: Box<dyn Observer>,
     session_start: Instant,
     wall_before: f64,
+    /// Holds the run directory's lock for as long as the trainer lives.
+    _run: RunDir,
 }
 
 /// One example turned into a prompt.
@@ -132,32 +135,15 @@ impl<B: AutodiffBackend> Trainer<B> {
             move |e: std::io::Error| TrainError::Io { path, source: e }
         };
         let TaskConfig::Shapes(task) = config.task.clone();
+        config.validate()?;
         let scorer = Scorer::new(&config.reward_set())?;
-        std::fs::create_dir_all(run_dir).map_err(io(run_dir))?;
-
-        let resume_from = if resume {
-            let dir = checkpoint::latest(run_dir)?.ok_or_else(|| {
-                TrainError::Resume(format!(
-                    "{} has no checkpoint; start without --resume",
-                    run_dir.display()
-                ))
-            })?;
-            Some(dir)
-        } else {
-            if checkpoint::latest(run_dir)?.is_some() {
-                return Err(TrainError::Resume(format!(
-                    "{} already holds a run; pass --resume to continue it or choose another \
-                     --run-dir",
-                    run_dir.display()
-                )));
-            }
-            None
-        };
+        let run = RunDir::open(run_dir, &config, resume)?;
+        let resume_from = run.resume().cloned();
 
         let model_error = |e: temper_model::ModelError| TrainError::Model(e.to_string());
         let (model, processor, state, optimizer) = match &resume_from {
-            Some(dir) => {
-                let state = checkpoint::read_state(dir)?;
+            Some(checkpoint::Found { dir, state, .. }) => {
+                let state = state.clone();
                 if state.seed != config.seed {
                     return Err(TrainError::Resume(format!(
                         "the checkpoint was trained with seed {} but the config says {}",
@@ -217,6 +203,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             stop,
             observer,
             session_start: Instant::now(),
+            _run: run,
         })
     }
 
