@@ -62,22 +62,33 @@ fn trains_only_on_groups_whose_rewards_differ() {
     let records = rl_records(dir.path());
     assert_eq!(records.len(), 5);
     let mut rounds_total = 0;
+    let (mut kept_total, mut second_rounds) = (0, 0);
     for r in &records {
         let rounds = r["dynamic_sampling/rounds"].as_u64().unwrap() as usize;
         let kept = r["dynamic_sampling/kept_groups"].as_u64().unwrap() as usize;
         assert!((1..=MAX_ROUNDS).contains(&rounds), "{r:?}");
         assert!(kept <= PROMPTS, "{r:?}");
+        // Every informative group sampled is kept, up to the step's `prompts_per_step`.
+        let sampled = rounds * PROMPTS;
+        let informative = r["dynamic_sampling/informative_fraction"].as_f64().unwrap();
+        let informative = (informative * sampled as f64).round() as usize;
+        assert_eq!(kept, informative.min(PROMPTS), "{r:?}");
         // Another round runs only while the step is short of groups.
         if kept < PROMPTS {
             assert_eq!(rounds, MAX_ROUNDS, "{r:?}");
         }
+        if rounds > 1 {
+            second_rounds += 1;
+        }
         // Exact match gives 0/1 rewards: a kept group has both, so no trained row has a zero
-        // advantage; a step that kept nothing makes no update.
+        // advantage, and the step updates once; a step that kept nothing makes no update.
         if kept > 0 {
             assert_eq!(r["advantage_zero_fraction"].as_f64(), Some(0.0), "{r:?}");
+            assert_eq!(r["updates"].as_u64(), Some(1), "{r:?}");
         } else {
             assert_eq!(r["updates"].as_u64(), Some(0), "{r:?}");
         }
+        kept_total += kept;
         // Reward metrics describe every sample drawn, dropped groups included.
         assert_eq!(
             r["reward/samples"].as_f64(),
@@ -86,6 +97,10 @@ fn trains_only_on_groups_whose_rewards_differ() {
         );
         rounds_total += rounds;
     }
+    // The run exercises both paths: some groups are kept (and trained on), and some step is
+    // short after its first round and samples a second.
+    assert!(kept_total > 0, "no group was kept in any step: {records:?}");
+    assert!(second_rounds > 0, "no step ran a second round: {records:?}");
     let state = final_state(dir.path());
     assert_eq!(
         state.rl_cursor,

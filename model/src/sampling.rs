@@ -130,39 +130,82 @@ impl Sampler {
             }
             return (last_possible as u32, logprob(last_possible));
         }
-        // Most likely first (ties: lower id first). With top-k, partition out the k best before
-        // sorting them: the same order as sorting the whole vocabulary, at O(V + k log k).
-        let most_likely_first =
-            |a: &usize, b: &usize| scaled[*b].total_cmp(&scaled[*a]).then(a.cmp(b));
-        let mut order: Vec<usize> = (0..logits.len()).collect();
-        if params.top_k > 0 && params.top_k < order.len() {
-            order.select_nth_unstable_by(params.top_k - 1, most_likely_first);
-            order.truncate(params.top_k);
-        }
-        order.sort_unstable_by(most_likely_first);
-        let probs: Vec<f64> = order.iter().map(|&t| (scaled[t] - log_z).exp()).collect();
-        let mut keep = probs.len();
-        if params.top_p < 1.0 {
-            let mut mass = 0.0;
-            for (i, p) in probs.iter().enumerate() {
-                mass += p;
-                if mass >= params.top_p as f64 {
-                    keep = i + 1;
-                    break;
-                }
-            }
-        }
-        let total: f64 = probs[..keep].iter().sum();
+        let kept = truncated_candidates(&scaled, params.top_k, params.top_p);
+        let probs: Vec<f64> = kept.iter().map(|&t| (scaled[t] - log_z).exp()).collect();
+        let total: f64 = probs.iter().sum();
         let mut u = self.uniform() * total;
-        for (i, p) in probs[..keep].iter().enumerate() {
+        for (&token, p) in kept.iter().zip(&probs) {
             if u < *p {
-                return (order[i] as u32, logprob(order[i]));
+                return (token as u32, logprob(token));
             }
             u -= p;
         }
-        let last = order[keep - 1];
+        // Only a row with every token suppressed keeps nothing; it gets token 0, as on the
+        // untruncated path.
+        let last = kept.last().copied().unwrap_or(0);
         (last as u32, logprob(last))
     }
+}
+
+/// The tokens sampling with `params` may draw from `logits`, most likely first (ties: lower
+/// id first): transformers' `SuppressTokensLogitsProcessor` → `TemperatureLogitsWarper` →
+/// `TopKLogitsWarper` → `TopPLogitsWarper`, the order `generate` applies them in. Tokens of
+/// probability 0 (suppressed ones) are left out. Without truncation: every such token. For a
+/// greedy row (temperature 0) the set at temperature 1; greedy takes its first token.
+pub fn candidates(logits: &[f32], params: &SamplingParams) -> Vec<u32> {
+    let temperature = if params.temperature > 0.0 {
+        params.temperature as f64
+    } else {
+        1.0
+    };
+    let mut scaled: Vec<f64> = logits.iter().map(|&x| x as f64 / temperature).collect();
+    for &token in &params.suppress_token_ids {
+        if let Some(x) = scaled.get_mut(token as usize) {
+            *x = f64::NEG_INFINITY;
+        }
+    }
+    truncated_candidates(&scaled, params.top_k, params.top_p)
+        .into_iter()
+        .map(|t| t as u32)
+        .collect()
+}
+
+/// Top-k then top-p over tempered, suppressed logits, most likely first.
+///
+/// Top-k keeps every token whose logit is at least the k-th largest (ties with the k-th are
+/// kept: HF removes `scores < topk(scores, k)[-1]`). Top-p then keeps the most likely tokens
+/// until their mass reaches `top_p`, the mass taken under the distribution renormalised over
+/// what top-k kept (HF's `TopPLogitsWarper` softmaxes the scores top-k left): over the whole
+/// vocabulary the top-k tokens hold less than 1, so the nucleus would reach further down.
+fn truncated_candidates(scaled: &[f64], top_k: usize, top_p: f32) -> Vec<usize> {
+    // Most likely first (ties: lower id first). With top-k, partition out the k best before
+    // sorting them: the same order as sorting the whole vocabulary, at O(V + k log k).
+    let most_likely_first = |a: &usize, b: &usize| scaled[*b].total_cmp(&scaled[*a]).then(a.cmp(b));
+    let mut order: Vec<usize> = (0..scaled.len()).collect();
+    if top_k > 0 && top_k < order.len() {
+        order.select_nth_unstable_by(top_k - 1, most_likely_first);
+        let kth = scaled[order[top_k - 1]];
+        let (head, tail) = order.split_at(top_k);
+        let mut kept = head.to_vec();
+        kept.extend(tail.iter().copied().filter(|&t| scaled[t] >= kth));
+        order = kept;
+    }
+    order.retain(|&t| scaled[t] > f64::NEG_INFINITY);
+    order.sort_unstable_by(most_likely_first);
+    if top_p < 1.0 && !order.is_empty() {
+        let max = scaled[order[0]];
+        let weights: Vec<f64> = order.iter().map(|&t| (scaled[t] - max).exp()).collect();
+        let total: f64 = weights.iter().sum();
+        let mut mass = 0.0;
+        for (i, w) in weights.iter().enumerate() {
+            mass += w / total;
+            if mass >= top_p as f64 {
+                order.truncate(i + 1);
+                break;
+            }
+        }
+    }
+    order
 }
 
 /// Index of the largest value (first on ties, like `torch.argmax`).
@@ -240,6 +283,54 @@ mod tests {
         let best = argmax(&logits) as u32;
         let mut s = Sampler::new(1, 0);
         assert!((0..20).all(|_| s.sample(&logits, &nucleus).0 == best));
+    }
+
+    /// One case of `model/tests/data/sampling/topk_topp.json`.
+    #[derive(Deserialize)]
+    struct KeptCase {
+        name: String,
+        logits: Vec<f32>,
+        temperature: f32,
+        top_k: usize,
+        top_p: f32,
+        suppress: Vec<u32>,
+        kept: Vec<u32>,
+    }
+
+    /// The kept set of top-k + top-p equals transformers' `TopKLogitsWarper` then
+    /// `TopPLogitsWarper` (golden from `tools/golden/topk_topp_reference.py`): the nucleus is
+    /// taken over the renormalised top-k, and top-k keeps ties with its k-th value. Before the
+    /// fix, 5 of the 14 cases kept more tokens (nucleus mass over the whole vocabulary) or
+    /// fewer (ties at the k-th value dropped).
+    #[test]
+    fn kept_set_equals_transformers_topk_then_topp() {
+        #[derive(Deserialize)]
+        struct Golden {
+            cases: Vec<KeptCase>,
+        }
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/sampling/topk_topp.json");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        let golden: Golden = serde_json::from_str(&text).unwrap();
+        assert_eq!(golden.cases.len(), 14);
+        for case in &golden.cases {
+            let params = SamplingParams {
+                temperature: case.temperature,
+                top_k: case.top_k,
+                top_p: case.top_p,
+                suppress_token_ids: case.suppress.clone(),
+                ..SamplingParams::default()
+            };
+            let mut kept = candidates(&case.logits, &params);
+            kept.sort_unstable();
+            assert_eq!(kept, case.kept, "{}: kept set", case.name);
+            // The sampler draws only from that set.
+            let mut sampler = Sampler::new(5, 0);
+            for _ in 0..200 {
+                let (token, _) = sampler.sample(&case.logits, &params);
+                assert!(case.kept.contains(&token), "{}: drew {token}", case.name);
+            }
+        }
     }
 
     #[test]

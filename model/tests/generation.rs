@@ -22,10 +22,19 @@ fn extend(batch: &Batch<B>, tokens: &[Vec<u32>]) -> Batch<B> {
     out
 }
 
+/// Every fixture case that transformers generated for (`{case}.generated_ids`), each with its
+/// positions (`{case}.generated_full_position_ids`).
+const GENERATION_CASES: [&str; 4] = [
+    "qwen3vl-tiny-a/image",
+    "qwen3vl-tiny-b/image",
+    "qwen3vl-tiny-b/video",
+    "qwen3vl-tiny-moe/image",
+];
+
 #[test]
 fn greedy_generation_matches_transformers() {
     let device = Default::default();
-    let mut checked = 0;
+    let mut checked = Vec::new();
     for dir in fixtures() {
         let golden = Golden::open(&dir);
         let model = Qwen3Vl::<B>::load(&dir, &device).unwrap();
@@ -70,18 +79,21 @@ fn greedy_generation_matches_transformers() {
             )
             .unwrap();
             let key = format!("{case}.generated_full_position_ids");
-            if golden.has(&key) {
-                assert_eq!(
-                    index.flat(),
-                    golden.i64(&key).1,
-                    "{}/{case}: positions",
-                    golden.name()
-                );
-            }
-            checked += 1;
+            assert!(golden.has(&key), "{}/{case}: no {key}", golden.name());
+            assert_eq!(
+                index.flat(),
+                golden.i64(&key).1,
+                "{}/{case}: positions",
+                golden.name()
+            );
+            checked.push(format!("{}/{case}", golden.name()));
         }
     }
-    assert!(checked >= 1, "no fixture has a generation case");
+    checked.sort();
+    assert_eq!(
+        checked, GENERATION_CASES,
+        "every generation case is checked"
+    );
 }
 
 #[test]

