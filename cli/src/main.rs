@@ -13,6 +13,8 @@ mod metrics_server;
 mod reward;
 mod train;
 
+use std::process::ExitCode;
+
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
@@ -43,14 +45,28 @@ enum Command {
     Reward(reward::RewardArgs),
 }
 
-fn main() -> Result<()> {
+/// Errors end the run with one `error: …` line (the context chain joined with `: `) and exit
+/// code 1. anyhow's own report would add a backtrace of the error's creation whenever
+/// `RUST_BACKTRACE` is set — 40 lines for every bad input; backtraces are for panics, whose
+/// hook still prints them.
+fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    match run(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
         Command::Forward(args) => forward::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Convert(args) => convert::run(args),
