@@ -423,7 +423,9 @@ fn write_failures_name_the_output_file() {
         assert_clear_error(&out, &[&format!("cannot write {target}: ")]);
         let err = stderr(&out);
         assert!(
-            !err.contains("cannot read") && !err.contains(".tmp"),
+            !err.contains("cannot read")
+                && !err.contains(".tmp-")
+                && err.matches("(os error").count() <= 1,
             "{err}"
         );
     }
@@ -637,7 +639,7 @@ fn convert_round_trips_and_carries_the_tokenizer() {
             .len()
     };
     assert!(
-        size(&half) * 2 < size(&dst) + 4096,
+        (size(&half) as f64) < 0.55 * size(&dst) as f64,
         "{} vs {}",
         size(&half),
         size(&dst)
