@@ -206,3 +206,30 @@ fn cuda_without_the_feature_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// Issue 11, defect 12: `temper bench` without flags built the 2B model on the CPU and printed
+/// `NaN tokens/s` for its first case (the sampler, which has no throughput). On the CPU the
+/// default preset is the tiny one, and no number printed or written is NaN.
+#[test]
+fn bench_defaults_to_the_tiny_preset_on_the_cpu_and_prints_no_nan() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    // The default cases' first one (sampler), at the default sizes, without --preset.
+    let out = temper(&[
+        "bench",
+        "--cases",
+        "sampler",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "bench failed: {err}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["preset"], "tiny");
+    assert_eq!(report["shape"]["vocab"], 1024);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for text in [&err, &stdout.to_string()] {
+        assert!(!text.contains("NaN") && !text.contains("inf "), "{text}");
+    }
+    assert!(err.contains("host_sampler: host Sampler::sample"), "{err}");
+}

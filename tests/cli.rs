@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{stderr, temper};
+use common::{stderr, temper, temper_within};
 use temper_model::safetensors_io::{HostTensor, SafetensorsFile, write_safetensors};
 use temper_model::tokenizer::{QWEN_SPECIAL_TOKENS, byte_level_tokenizer_json};
 
@@ -252,11 +252,44 @@ fn tiny_a_with_tokenizer(max_positions: Option<usize>) -> tempfile::TempDir {
     dir
 }
 
+/// `generate --prompt … --out F`: the generated ids and log-probs of the run.
+fn prompt_run(model: &str, extra: &[&str], out: &Path) -> (String, Vec<i64>, Vec<f32>) {
+    let mut args = vec!["generate", "--model", model, "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let run = temper(&args);
+    assert!(run.status.success(), "{extra:?}: {}", stderr(&run));
+    let file = SafetensorsFile::open(out).unwrap();
+    let (_, ids) = file.read_i64("generated_ids").unwrap();
+    let (_, logprobs) = file.read_f32("generated_logprobs").unwrap();
+    (
+        String::from_utf8_lossy(&run.stdout).into_owned(),
+        ids,
+        logprobs,
+    )
+}
+
+/// The prompt path prints text and, with `--out` (issue 11, defect 12: it was ignored),
+/// writes the ids and log-probs. Issue 11, item 19: the image and the video must reach the
+/// model — the same prompt without them gives other behaviour log-probs, so a run that
+/// dropped `--image` or `--video` fails here.
 #[test]
 fn generate_from_a_prompt_with_an_image_and_a_video_prints_text() {
     let model = tiny_a_with_tokenizer(None);
     let m = model.path().to_str().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let out = scratch.path().join("out.safetensors");
     let image = data("qwen3vl-tiny-a").join("image1_40x100.png");
+    let image_arg = image.to_str().unwrap().to_string();
+    let question = ["--prompt", "What is shown?", "--max-new-tokens", "5"];
+    let (text, ids, with_image) =
+        prompt_run(m, &[&question[..], &["--image", &image_arg]].concat(), &out);
+    assert!(!text.is_empty());
+    assert_eq!(ids.len(), 5);
+    let decoded: Vec<u32> = ids.iter().filter(|&&t| t >= 0).map(|&t| t as u32).collect();
+    assert!(!decoded.is_empty());
+    let (_, _, without_image) = prompt_run(m, &question, &out);
+    assert_ne!(with_image, without_image, "--image made no difference");
+
     // The first clip of tiny-b, as a directory of frames.
     let frames_dir = tempfile::tempdir().unwrap();
     for i in 0..8 {
@@ -267,33 +300,10 @@ fn generate_from_a_prompt_with_an_image_and_a_video_prints_text() {
         )
         .unwrap();
     }
-    let frames = frames_dir.path().to_path_buf();
-    let mut args = vec![
-        "generate",
-        "--model",
-        m,
-        "--prompt",
-        "What is shown?",
-        "--max-new-tokens",
-        "5",
-    ];
-    let image_arg = image.to_str().unwrap().to_string();
-    args.extend(["--image", &image_arg]);
-    let out = temper(&args);
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert!(!out.stdout.is_empty());
-
-    let frames_arg = frames.to_str().unwrap().to_string();
-    let out = temper(&[
-        "generate",
-        "--model",
-        m,
+    let frames_arg = frames_dir.path().to_str().unwrap().to_string();
+    let sampled = [
         "--prompt",
         "What happens?",
-        "--video",
-        &frames_arg,
-        "--fps",
-        "4",
         "--max-new-tokens",
         "3",
         "--temperature",
@@ -302,10 +312,411 @@ fn generate_from_a_prompt_with_an_image_and_a_video_prints_text() {
         "2",
         "--seed",
         "5",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let text = String::from_utf8_lossy(&out.stdout);
+    ];
+    let video = ["--video", frames_arg.as_str(), "--fps", "4"];
+    let (text, ids, with_video) = prompt_run(m, &[&sampled[..], &video].concat(), &out);
     assert_eq!(text.matches("--- sample").count(), 2, "{text}");
+    assert_eq!(ids.len(), 2 * 3);
+    let (again, ids_again, _) = prompt_run(m, &[&sampled[..], &video].concat(), &out);
+    assert_eq!((again, ids_again), (text, ids), "same seed, same samples");
+    let (_, _, without_video) = prompt_run(m, &sampled, &out);
+    assert_ne!(with_video, without_video, "--video made no difference");
+}
+
+/// Issue 11, defect 9: `--group 100000000` aborted the process (SIGABRT, an allocation of
+/// terabytes) and `--max-new-tokens 18446744073709551615` wrapped `seq_len + max_new` and hung.
+/// Both are clear errors now, found before anything is allocated.
+#[test]
+fn absurd_generation_sizes_are_clear_errors() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = data("qwen3vl-tiny-a");
+    let golden = SafetensorsFile::open(dir.join("golden.safetensors")).unwrap();
+    let inputs = scratch.path().join("in.safetensors");
+    write_case_inputs(&golden, "text", &inputs);
+    let out = scratch.path().join("out.safetensors");
+    let generate = |extra: &[&str]| {
+        let mut args = vec![
+            "generate",
+            "--model",
+            dir.to_str().unwrap(),
+            "--inputs",
+            inputs.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        temper_within(&args, &[], 120)
+    };
+    assert_clear_error(
+        &generate(&["--group", "100000000", "--max-new-tokens", "4"]),
+        &["--group 100000000", "GiB", "available"],
+    );
+    assert_clear_error(
+        &generate(&["--group", "18446744073709551615", "--max-new-tokens", "4"]),
+        &["--group", "overflows"],
+    );
+    assert_clear_error(
+        &generate(&["--max-new-tokens", "18446744073709551615"]),
+        &[
+            "max_new_tokens 18446744073709551615",
+            "max_position_embeddings 4096",
+        ],
+    );
+    assert!(!out.exists());
+}
+
+/// Issue 11, defect 12: clap took `--temperature -1` for an unknown flag; negative values are
+/// read and range-checked, and `--stop-token 99999` (outside the 1024-token vocabulary) was
+/// accepted silently.
+#[test]
+fn out_of_range_sampling_flags_are_clear_errors() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = data("qwen3vl-tiny-a");
+    let golden = SafetensorsFile::open(dir.join("golden.safetensors")).unwrap();
+    let inputs = scratch.path().join("in.safetensors");
+    write_case_inputs(&golden, "text", &inputs);
+    let out = scratch.path().join("out.safetensors");
+    let generate = |extra: &[&str]| {
+        let mut args = vec![
+            "generate",
+            "--model",
+            dir.to_str().unwrap(),
+            "--inputs",
+            inputs.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        temper(&args)
+    };
+    assert_clear_error(
+        &generate(&["--temperature", "-1"]),
+        &["--temperature must be ≥ 0", "-1"],
+    );
+    assert_clear_error(&generate(&["--temperature", "nan"]), &["--temperature"]);
+    assert_clear_error(&generate(&["--top-p", "-0.5"]), &["--top-p", "(0, 1]"]);
+    assert_clear_error(&generate(&["--top-p", "1.5"]), &["--top-p", "1.5"]);
+    assert_clear_error(
+        &generate(&["--stop-token", "99999"]),
+        &["--stop-token 99999", "vocabulary", "0..1024"],
+    );
+    assert!(!out.exists());
+}
+
+/// Issue 11, defect 12: write failures said "cannot read …" and named the safetensors crate's
+/// temporary file, and `/dev/full` gave no path at all. They say "cannot write" and name the
+/// `--out` asked for.
+#[test]
+fn write_failures_name_the_output_file() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = data("qwen3vl-tiny-a");
+    let golden = SafetensorsFile::open(dir.join("golden.safetensors")).unwrap();
+    let inputs = scratch.path().join("in.safetensors");
+    write_case_inputs(&golden, "text", &inputs);
+    let missing_dir = scratch.path().join("no-such-dir").join("out.safetensors");
+    let mut targets = vec![missing_dir.to_str().unwrap().to_string()];
+    if Path::new("/dev/full").exists() {
+        targets.push("/dev/full".into());
+    }
+    for target in &targets {
+        let out = forward(&dir, &inputs, Path::new(target), &[]);
+        assert_clear_error(&out, &[&format!("cannot write {target}: ")]);
+        let err = stderr(&out);
+        assert!(
+            !err.contains("cannot read")
+                && !err.contains(".tmp-")
+                && err.matches("(os error").count() <= 1,
+            "{err}"
+        );
+    }
+}
+
+/// Issue 11, defect 12: safetensors outputs were mode 0600 (the temporary file of the
+/// `safetensors` crate, renamed) while every other file is `0666 & !umask`.
+#[test]
+fn safetensors_outputs_get_the_usual_file_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = data("qwen3vl-tiny-a");
+    let golden = SafetensorsFile::open(dir.join("golden.safetensors")).unwrap();
+    let inputs = scratch.path().join("in.safetensors");
+    write_case_inputs(&golden, "text", &inputs);
+    let outputs = scratch.path().join("out.safetensors");
+    let run = forward(&dir, &inputs, &outputs, &[]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let plain = scratch.path().join("plain.txt");
+    std::fs::write(&plain, b"x").unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(
+        format!("{:o}", mode(&outputs)),
+        format!("{:o}", mode(&plain)),
+        "same mode as any new file of this process's umask"
+    );
+}
+
+/// Issue 11, defect 12: a NaN weight or input gave all-NaN logits without a word. A warning
+/// names the tensor and its file.
+#[test]
+fn non_finite_weights_and_inputs_are_named_in_a_warning() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = data("qwen3vl-tiny-a");
+    let golden = SafetensorsFile::open(dir.join("golden.safetensors")).unwrap();
+
+    // A NaN pixel in the image case's pixel_values.
+    let inputs = scratch.path().join("nan_pixels.safetensors");
+    write_case_inputs(&golden, "image", &inputs);
+    let file = SafetensorsFile::open(&inputs).unwrap();
+    let mut tensors: Vec<(String, HostTensor)> = file
+        .names()
+        .into_iter()
+        .map(|n| {
+            let t = if n.starts_with("pixel") {
+                let (shape, mut v) = file.read_f32(&n).unwrap();
+                v[7] = f32::NAN;
+                HostTensor::f32(shape, v)
+            } else {
+                let (shape, v) = file.read_i64(&n).unwrap();
+                HostTensor::i64(shape, v)
+            };
+            (n, t)
+        })
+        .collect();
+    drop(file);
+    write_safetensors(&inputs, &tensors, None).unwrap();
+    let outputs = scratch.path().join("out.safetensors");
+    let run = forward(&dir, &inputs, &outputs, &[]);
+    let err = stderr(&run);
+    assert!(run.status.success(), "{err}");
+    assert!(
+        err.contains("`pixel_values`")
+            && err.contains("nan_pixels.safetensors")
+            && err.contains("NaN"),
+        "{err}"
+    );
+
+    // A NaN in one weight of a copy of the checkpoint.
+    let model = tempfile::tempdir().unwrap();
+    std::fs::copy(dir.join("config.json"), model.path().join("config.json")).unwrap();
+    let weights = SafetensorsFile::open(dir.join("model.safetensors")).unwrap();
+    let poisoned = "model.language_model.norm.weight";
+    tensors = weights
+        .names()
+        .into_iter()
+        .map(|n| {
+            let (shape, mut v) = weights.read_f32(&n).unwrap();
+            if n == poisoned {
+                v[0] = f32::NAN;
+            }
+            (n, HostTensor::f32(shape, v))
+        })
+        .collect();
+    write_safetensors(model.path().join("model.safetensors"), &tensors, None).unwrap();
+    let text = scratch.path().join("text.safetensors");
+    write_case_inputs(&golden, "text", &text);
+    let run = forward(model.path(), &text, &outputs, &[]);
+    let err = stderr(&run);
+    assert!(run.status.success(), "{err}");
+    assert!(err.contains(&format!("`{poisoned}`")), "{err}");
+    assert!(err.contains("logits are NaN or infinite"), "{err}");
+}
+
+/// Issue 11, defect 12: with `RUST_BACKTRACE=1` exported, anyhow printed a 40-line backtrace
+/// for every input error. Errors are one line; backtraces are for panics.
+#[test]
+fn input_errors_print_no_backtrace_under_rust_backtrace() {
+    let run = temper_within(
+        &[
+            "forward",
+            "--model",
+            "/nonexistent/model",
+            "--inputs",
+            "in.safetensors",
+            "--out",
+            "out.safetensors",
+        ],
+        &[("RUST_BACKTRACE", "1")],
+        60,
+    );
+    assert_clear_error(&run, &["/nonexistent/model"]);
+    let err = stderr(&run);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(!err.to_lowercase().contains("backtrace"), "{err}");
+}
+
+/// `temper convert --model SRC --out DST` plus `extra`.
+fn convert(src: &Path, dst: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "convert",
+        "--model",
+        src.to_str().unwrap(),
+        "--out",
+        dst.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    temper(&args)
+}
+
+/// The logits `temper forward` writes for the text case of tiny-a's golden inputs.
+fn text_logits(model: &Path, scratch: &Path) -> Vec<f32> {
+    let golden = SafetensorsFile::open(data("qwen3vl-tiny-a").join("golden.safetensors")).unwrap();
+    let inputs = scratch.join("text-in.safetensors");
+    write_case_inputs(&golden, "text", &inputs);
+    let outputs = scratch.join("text-out.safetensors");
+    let run = forward(model, &inputs, &outputs, &[]);
+    assert!(
+        run.status.success(),
+        "{}: {}",
+        model.display(),
+        stderr(&run)
+    );
+    SafetensorsFile::open(&outputs)
+        .unwrap()
+        .read_f32("logits")
+        .unwrap()
+        .1
+}
+
+/// Issue 11, item 19: `temper convert` end to end in CI. f32 is exact (same logits bit for bit);
+/// the tokenizer and processor files come along (issue 11, defect 5), so the converted
+/// directory answers a prompt with an image as the source does.
+#[test]
+fn convert_round_trips_and_carries_the_tokenizer() {
+    let scratch = tempfile::tempdir().unwrap();
+    let src = tiny_a_with_tokenizer(None);
+    let dst = scratch.path().join("converted");
+    let run = convert(src.path(), &dst, &["--dtype", "f32"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    for file in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "preprocessor_config.json",
+    ] {
+        assert!(
+            dst.join(file).is_file(),
+            "{file} missing from the converted directory"
+        );
+    }
+    assert_eq!(
+        text_logits(&dst, scratch.path()),
+        text_logits(src.path(), scratch.path())
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(scratch.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "staging left behind: {leftovers:?}");
+
+    let image = data("qwen3vl-tiny-a").join("image1_40x100.png");
+    let prompt = [
+        "--prompt",
+        "What is shown?",
+        "--max-new-tokens",
+        "4",
+        "--image",
+        image.to_str().unwrap(),
+    ];
+    let a = prompt_run(
+        src.path().to_str().unwrap(),
+        &prompt,
+        &scratch.path().join("a.safetensors"),
+    );
+    let b = prompt_run(
+        dst.to_str().unwrap(),
+        &prompt,
+        &scratch.path().join("b.safetensors"),
+    );
+    assert_eq!(a, b);
+
+    // bf16 halves the weights and stays close.
+    let half = scratch.path().join("bf16");
+    let run = convert(src.path(), &half, &["--dtype", "bf16"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let size = |d: &Path| {
+        std::fs::metadata(d.join("model.safetensors"))
+            .unwrap()
+            .len()
+    };
+    assert!(
+        (size(&half) as f64) < 0.55 * size(&dst) as f64,
+        "{} vs {}",
+        size(&half),
+        size(&dst)
+    );
+    let diff = text_logits(&half, scratch.path())
+        .iter()
+        .zip(text_logits(&dst, scratch.path()))
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(diff > 0.0 && diff < 0.1, "bf16 logits differ by {diff}");
+
+    // In place would replace the only copy: refused.
+    let run = convert(&dst, &dst, &[]);
+    assert_clear_error(&run, &["is the --model directory"]);
+}
+
+/// Issue 11, defect 5: converting into a directory that held another checkpoint kept its
+/// stale shards and index, and the old `model.safetensors.index.json` was loaded instead of the
+/// new single file. The old checkpoint's files go; the directory loads the new weights.
+#[test]
+fn convert_into_a_used_directory_replaces_the_old_checkpoint() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dst = scratch.path().join("out");
+    // First tiny-b, one shard per tensor (index + shards), plus a file of the user's.
+    let run = convert(
+        &data("qwen3vl-tiny-b"),
+        &dst,
+        &["--dtype", "f32", "--max-shard-mib", "0"],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(dst.join("model.safetensors.index.json").is_file());
+    std::fs::write(dst.join("notes.txt"), "mine").unwrap();
+
+    // Then tiny-a as a single file into the same directory.
+    let src = tiny_a_with_tokenizer(None);
+    let run = convert(src.path(), &dst, &["--dtype", "f32"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let mut names: Vec<String> = std::fs::read_dir(&dst)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "config.json",
+            "model.safetensors",
+            "notes.txt",
+            "preprocessor_config.json",
+            "tokenizer.json"
+        ]
+    );
+    assert_eq!(
+        text_logits(&dst, scratch.path()),
+        text_logits(src.path(), scratch.path())
+    );
+
+    // And back to sharded: the single file goes.
+    let run = convert(
+        &data("qwen3vl-tiny-b"),
+        &dst,
+        &["--dtype", "f32", "--max-shard-mib", "0"],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(!dst.join("model.safetensors").exists());
+    assert!(
+        !dst.join("tokenizer.json").exists(),
+        "tiny-b has no tokenizer; the old one is stale"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dst.join("notes.txt")).unwrap(),
+        "mine"
+    );
+    assert_eq!(
+        text_logits(&dst, scratch.path()),
+        text_logits(&data("qwen3vl-tiny-b"), scratch.path())
+    );
 }
 
 #[test]

@@ -96,9 +96,10 @@ pub enum Case {
 pub struct BenchArgs {
     #[arg(long, value_enum, default_value = "cpu")]
     device: DeviceKind,
-    /// Model shape (random weights).
-    #[arg(long, value_enum, default_value = "2b")]
-    preset: Preset,
+    /// Model shape (random weights) [tiny on the CPU, 2b on CUDA: the 2B model needs minutes
+    /// per case on a CPU].
+    #[arg(long, value_enum)]
+    preset: Option<Preset>,
     /// Compute dtype: of inference weights, activations and KV cache, and of the learner step's
     /// passes (its master weights are f32).
     #[arg(long, value_enum, default_value = "f32")]
@@ -147,6 +148,16 @@ pub struct BenchArgs {
     /// Also write every number (and each case's wall-clock window) to this JSON file.
     #[arg(long)]
     json: Option<PathBuf>,
+}
+
+impl BenchArgs {
+    /// `--preset`, or the device's default.
+    fn preset(&self) -> Preset {
+        self.preset.unwrap_or(match self.device {
+            DeviceKind::Cpu => Preset::Tiny,
+            DeviceKind::Cuda => Preset::TwoB,
+        })
+    }
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -419,15 +430,31 @@ impl Report {
         );
     }
 
+    /// Logs a case with the numbers it has (a case without a throughput, like the sampler's,
+    /// prints none rather than NaN) and records it.
     fn push(&mut self, case: Value) -> Result<()> {
-        let num = |k: &str| case.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN);
+        let num = |k: &str| {
+            case.get(k)
+                .and_then(Value::as_f64)
+                .filter(|x| x.is_finite())
+        };
+        let mut parts = Vec::new();
+        if let Some(rate) = num("tokens_per_s") {
+            parts.push(format!("{rate:.1} tokens/s"));
+        }
+        if let Some(secs) = num("seconds") {
+            parts.push(format!("{secs:.4} s"));
+        }
+        if let Some(warmup) = num("warmup_s") {
+            parts.push(format!("(warm-up {warmup:.2} s)"));
+        }
+        if let Some(notes) = case.get("notes").and_then(Value::as_str) {
+            parts.push(notes.to_string());
+        }
         self.log(&format!(
-            "{}: {:.1} tokens/s, {:.4} s (warm-up {:.2} s) {}",
+            "{}: {}",
             case["case"].as_str().unwrap_or("?"),
-            num("tokens_per_s"),
-            num("seconds"),
-            num("warmup_s"),
-            case.get("notes").and_then(Value::as_str).unwrap_or("")
+            parts.join(" ")
         ));
         self.cases.push(case);
         self.write()
@@ -476,7 +503,7 @@ impl Report {
 }
 
 fn bench<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<()> {
-    let config = preset_config(args.preset)?;
+    let config = preset_config(args.preset())?;
     let t = &config.text_config;
     let mut report = Report {
         meta: serde_json::Map::new(),
@@ -491,7 +518,7 @@ fn bench<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<()> {
         "device": format!("{:?}", args.device).to_lowercase(),
         "backend": B::name(device),
         "dtype": format!("{:?}", args.dtype).to_lowercase(),
-        "preset": match args.preset {
+        "preset": match args.preset() {
             Preset::TwoB => "2b",
             Preset::Tiny => "tiny",
             Preset::Medium => "medium",
@@ -623,7 +650,8 @@ fn sampler_case<B: Backend>(
         let ms = start.elapsed().as_secs_f64() * 1e3 / iters as f64;
         host_ms.insert(name, ms);
         results.insert(format!("{name}_ms_per_row_token"), json!(ms));
-        results.insert(format!("{name}_max_tokens_per_s_one_core"), json!(1e3 / ms));
+        let rate = (ms > 0.0).then(|| 1e3 / ms);
+        results.insert(format!("{name}_max_tokens_per_s_one_core"), json!(rate));
     }
     // What `generate` does for untruncated rows: one `DevicePicker::pick` per step over the
     // `[B, V]` logits, ids and log-probs back to the host (sync included).

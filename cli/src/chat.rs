@@ -1,5 +1,6 @@
 //! `temper generate --prompt`: chat template, tokenizer, image/video preprocessing, then decode
-//! and print the text of every sample.
+//! and print the text of every sample (and, with `--out`, write the ids and log-probs as
+//! `--inputs` does).
 
 use anyhow::{Context, Result};
 use burn::prelude::*;
@@ -41,7 +42,11 @@ pub fn generate_text<B: Backend>(
     } else {
         args.stop_tokens.clone()
     };
+    args.check_fits(&model, &batch)?;
     let generations = model.generate(&batch, args.group, &[args.sampling(stop)])?;
+    if let Some(out) = &args.out {
+        crate::generate::write_generations(out, &generations, args.max_new_tokens)?;
+    }
     for g in &generations {
         let text = processor.tokenizer.decode(&g.tokens, true)?;
         if generations.len() > 1 {

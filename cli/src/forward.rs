@@ -64,12 +64,22 @@ fn forward<B: Backend>(args: &ForwardArgs, device: &B::Device) -> Result<()> {
     } else {
         Vec::new()
     };
-    let logits = model.logits(out.hidden);
+    let logits = host_f32(model.logits(out.hidden));
+    let non_finite = logits.iter().filter(|x| !x.is_finite()).count();
+    if non_finite > 0 {
+        tracing::warn!(
+            non_finite,
+            of = logits.len(),
+            "{non_finite} of {} logits are NaN or infinite; the warnings above name the weight or \
+             input tensor holding non-finite values",
+            logits.len()
+        );
+    }
 
     let tensors = vec![
         (
             "logits".to_string(),
-            HostTensor::f32(vec![b, l, vocab], host_f32(logits)),
+            HostTensor::f32(vec![b, l, vocab], logits),
         ),
         (
             "token_logprobs".to_string(),

@@ -14,6 +14,7 @@ mod reward;
 mod train;
 
 use std::num::NonZeroUsize;
+use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -48,7 +49,11 @@ enum Command {
     Reward(reward::RewardArgs),
 }
 
-fn main() -> Result<()> {
+/// Errors end the run with one `error: …` line (the context chain joined with `: `) and exit
+/// code 1. anyhow's own report would add a backtrace of the error's creation whenever
+/// `RUST_BACKTRACE` is set — 40 lines for every bad input; backtraces are for panics, whose
+/// hook still prints them.
+fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
@@ -56,9 +61,30 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let threads = temper_model::threads::configure(cli.threads)?;
+    match run(cli.threads, cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // The chain joined with `: `, leaving out causes a message already quotes
+            // (`ModelError`s include their I/O source in their own text).
+            let mut line = String::new();
+            for cause in e.chain().map(|c| c.to_string()) {
+                if !line.contains(&cause) {
+                    if !line.is_empty() {
+                        line.push_str(": ");
+                    }
+                    line.push_str(&cause);
+                }
+            }
+            eprintln!("error: {line}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(threads: Option<NonZeroUsize>, command: Command) -> Result<()> {
+    let threads = temper_model::threads::configure(threads)?;
     tracing::debug!(threads, "CPU thread pool");
-    match cli.command {
+    match command {
         Command::Forward(args) => forward::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Convert(args) => convert::run(args),

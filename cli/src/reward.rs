@@ -7,19 +7,26 @@
 //! optional `metadata`. Each output line is the input object with three fields added:
 //! `reward` (the total, or null), `components` (each reward's score and each of its components
 //! as `reward/component`, null where not applicable) and `error` (null, or why the sample was
-//! quarantined or the line could not be read). A bad line is written with its error and the run
-//! goes on; a summary goes to stderr.
+//! quarantined or the line could not be read). A bad line (invalid JSON, not UTF-8, missing
+//! fields) is written with its error and the run goes on; a summary goes to stderr.
+//!
+//! The input is read once (it may be stdin or a pipe); the output goes through a temporary
+//! file renamed over `--out` at the end, and `--out` may not be the input itself. A `remote` or
+//! HTTP `judge` reward that answers none of its samples (its service is down or refuses the
+//! token) fails the run after the output and the summary are written.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value, json};
+use temper_model::output_file::OutputFile;
+use temper_rewards::builtin::judge::{JudgeBackendConfig, JudgeConfig};
 use temper_rewards::{
-    Message, RewardRegistry, RewardSet, RewardSetConfig, Sample, ScoredBatch, Turn,
+    Message, RewardConfig, RewardRegistry, RewardSet, RewardSetConfig, Sample, ScoredBatch, Turn,
 };
 
 #[derive(Args)]
@@ -39,14 +46,10 @@ pub struct RewardArgs {
 }
 
 /// Reads and validates a reward config file; errors name the file and the bad key or field.
-pub fn load_reward_set(path: &Path) -> Result<RewardSet> {
+pub fn load_reward_config(path: &Path) -> Result<RewardSetConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the reward config {}", path.display()))?;
-    let config: RewardSetConfig = toml::from_str(&text)
-        .with_context(|| format!("invalid reward config {}", path.display()))?;
-    RewardRegistry::new()
-        .build(&config)
-        .with_context(|| format!("invalid reward config {}", path.display()))
+    toml::from_str(&text).with_context(|| format!("invalid reward config {}", path.display()))
 }
 
 /// One input line: its object (kept for the output) and its sample, or why it is unusable.
@@ -167,6 +170,52 @@ struct Summary {
     quarantined: usize,
     bad_lines: usize,
     reward_sum: f64,
+    /// Per reward, in config order.
+    rewards: Vec<RewardTally>,
+}
+
+/// What one reward did over the whole run.
+#[derive(Default, Clone)]
+struct RewardTally {
+    /// Samples it was given.
+    given: usize,
+    /// Samples it answered (a score, or "does not apply").
+    answered: usize,
+    /// Why it quarantined its first quarantined sample.
+    first_reason: Option<String>,
+}
+
+/// A reward that scores through a service: if it answers no sample at all, the service was
+/// down, refused the token or does not serve the reward, and the run fails.
+struct ServiceReward {
+    index: usize,
+    name: String,
+    kind: &'static str,
+    url: String,
+}
+
+fn service_rewards(config: &RewardSetConfig) -> Vec<ServiceReward> {
+    config
+        .rewards
+        .iter()
+        .enumerate()
+        .filter_map(|(index, entry)| {
+            let url = match &entry.reward {
+                RewardConfig::Remote(c) => c.url.clone(),
+                RewardConfig::Judge(JudgeConfig {
+                    backend: JudgeBackendConfig::Http(c),
+                    ..
+                }) => c.url.clone(),
+                _ => return None,
+            };
+            Some(ServiceReward {
+                index,
+                name: entry.metric_name().to_string(),
+                kind: entry.reward.kind(),
+                url,
+            })
+        })
+        .collect()
 }
 
 /// Scores one batch of lines and writes them.
@@ -176,12 +225,27 @@ fn score_batch(
     batch: Vec<Line>,
     out: &mut impl Write,
     summary: &mut Summary,
-) -> Result<()> {
+) -> std::io::Result<()> {
     let samples: Vec<Sample> = batch
         .iter()
         .filter_map(|l| l.sample.as_ref().ok().cloned())
         .collect();
     let scored: ScoredBatch = runtime.block_on(set.score(&samples));
+    if summary.rewards.len() < scored.rewards.len() {
+        summary
+            .rewards
+            .resize(scored.rewards.len(), RewardTally::default());
+    }
+    for (tally, r) in summary.rewards.iter_mut().zip(&scored.rewards) {
+        tally.given += r.scores.len();
+        tally.answered += r.scores.iter().filter(|s| s.is_ok()).count();
+        if tally.first_reason.is_none() {
+            tally.first_reason = r
+                .scores
+                .iter()
+                .find_map(|s| s.as_ref().err().map(|q| q.reason.clone()));
+        }
+    }
     let mut k = 0;
     for line in batch {
         let mut object = line.object;
@@ -229,55 +293,130 @@ fn score_batch(
     Ok(())
 }
 
+/// Opens the samples for one pass, refusing what would spin (a directory) or be destroyed (the
+/// output file itself); returns the reader and its size in bytes when it is a regular file.
+fn open_input(args: &RewardArgs) -> Result<(BufReader<File>, Option<u64>)> {
+    let input = &args.input;
+    let file = File::open(input)
+        .with_context(|| format!("cannot read the samples {}", input.display()))?;
+    let meta = file
+        .metadata()
+        .with_context(|| format!("cannot read the samples {}", input.display()))?;
+    if meta.is_dir() {
+        bail!(
+            "--input {} is a directory; give a JSONL file of samples",
+            input.display()
+        );
+    }
+    if let Ok(out) = std::fs::metadata(&args.out) {
+        use std::os::unix::fs::MetadataExt;
+        let same_path = std::fs::canonicalize(input).ok() == std::fs::canonicalize(&args.out).ok();
+        if (out.dev(), out.ino()) == (meta.dev(), meta.ino()) || (out.is_file() && same_path) {
+            bail!(
+                "--out {} is the same file as --input {}: scoring would overwrite the samples; \
+                 write the scores to another file",
+                args.out.display(),
+                input.display()
+            );
+        }
+    }
+    let size = meta.is_file().then(|| meta.len());
+    Ok((BufReader::new(file), size))
+}
+
+/// Reads the next line (without its `\n` or `\r\n`) into `line`; `false` at the end.
+fn next_line(reader: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::Result<(bool, usize)> {
+    line.clear();
+    let read = reader.read_until(b'\n', line)?;
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+    }
+    Ok((read > 0, read))
+}
+
+/// A line that is not UTF-8: kept (lossily) with its error, like any other unreadable line.
+fn not_utf8(number: usize, bytes: &[u8], error: std::str::Utf8Error) -> Line {
+    let mut object = Map::new();
+    object.insert("line".into(), number.into());
+    object.insert(
+        "raw".into(),
+        String::from_utf8_lossy(bytes).into_owned().into(),
+    );
+    Line {
+        object,
+        sample: Err(format!(
+            "the line is not valid UTF-8 (byte {} is not); re-encode the file as UTF-8",
+            error.valid_up_to()
+        )),
+    }
+}
+
 pub fn run(args: RewardArgs) -> Result<()> {
-    let set = load_reward_set(&args.config)?;
-    let open = || {
-        File::open(&args.input)
-            .with_context(|| format!("cannot read the samples {}", args.input.display()))
-    };
-    let total = BufReader::new(open()?).lines().count() as u64;
-    let out_file =
-        File::create(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
-    let mut out = BufWriter::new(out_file);
+    let config = load_reward_config(&args.config)?;
+    let set = RewardRegistry::new()
+        .build(&config)
+        .with_context(|| format!("invalid reward config {}", args.config.display()))?;
+    let services = service_rewards(&config);
+    // One pass over the input: stdin and pipes cannot be read twice.
+    let (mut reader, size) = open_input(&args)?;
+    let mut out = OutputFile::create(&args.out)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let progress = ProgressBar::new(total);
-    progress.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} lines, {per_sec}, eta {eta}")
-            .expect("valid template"),
-    );
+    let progress = match size {
+        Some(bytes) => ProgressBar::new(bytes).with_style(
+            ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes}, {msg}, eta {eta}")
+                .expect("valid template"),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{spinner} {bytes} read, {msg}").expect("valid template"),
+        ),
+    };
     let batch_size = args.batch_size as usize;
     let mut summary = Summary::default();
     let mut batch = Vec::with_capacity(batch_size);
-    for (i, text) in BufReader::new(open()?).lines().enumerate() {
-        let text = text
-            .with_context(|| format!("cannot read line {} of {}", i + 1, args.input.display()))?;
-        progress.inc(1);
-        if text.trim().is_empty() {
-            continue;
+    let mut bytes = Vec::new();
+    let mut number = 0;
+    let write_error = |out: &OutputFile, e: std::io::Error| anyhow::Error::new(out.error(e));
+    loop {
+        let (more, read) = next_line(&mut reader, &mut bytes).with_context(|| {
+            format!(
+                "cannot read line {} of {}",
+                number + 1,
+                args.input.display()
+            )
+        })?;
+        if !more {
+            break;
         }
-        batch.push(parse_line(i + 1, &text));
+        number += 1;
+        progress.inc(read as u64);
+        progress.set_message(format!("{number} lines"));
+        let line = match std::str::from_utf8(&bytes) {
+            Ok(text) if text.trim().is_empty() => continue,
+            Ok(text) => parse_line(number, text),
+            Err(e) => not_utf8(number, &bytes, e),
+        };
+        batch.push(line);
         if batch.len() == batch_size {
-            score_batch(
-                &runtime,
-                &set,
-                std::mem::take(&mut batch),
-                &mut out,
-                &mut summary,
-            )?;
+            let lines = std::mem::take(&mut batch);
+            score_batch(&runtime, &set, lines, &mut out, &mut summary)
+                .map_err(|e| write_error(&out, e))?;
         }
     }
     if !batch.is_empty() {
-        score_batch(&runtime, &set, batch, &mut out, &mut summary)?;
+        score_batch(&runtime, &set, batch, &mut out, &mut summary)
+            .map_err(|e| write_error(&out, e))?;
     }
-    out.flush()
-        .with_context(|| format!("cannot write {}", args.out.display()))?;
     progress.finish_and_clear();
     if summary.lines == 0 {
         bail!("{} has no samples", args.input.display());
     }
+    out.commit()?;
     let mean = if summary.scored > 0 {
         format!("{:.4}", summary.reward_sum / summary.scored as f64)
     } else {
@@ -298,6 +437,30 @@ pub fn run(args: RewardArgs) -> Result<()> {
         out = %args.out.display(),
         "scored the samples"
     );
+    let unreachable: Vec<String> = services
+        .iter()
+        .filter_map(|s| {
+            let tally = summary.rewards.get(s.index)?;
+            (tally.given > 0 && tally.answered == 0).then(|| {
+                format!(
+                    "reward `{}` (kind = \"{}\", url {}) answered none of its {} samples: {}",
+                    s.name,
+                    s.kind,
+                    s.url,
+                    tally.given,
+                    tally.first_reason.as_deref().unwrap_or("no reason given")
+                )
+            })
+        })
+        .collect();
+    if !unreachable.is_empty() {
+        bail!(
+            "{}; is the service running, and does it accept this run's token? {} has every \
+             sample, with these quarantined",
+            unreachable.join("; "),
+            args.out.display()
+        );
+    }
     Ok(())
 }
 

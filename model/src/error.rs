@@ -12,6 +12,20 @@ pub enum ModelError {
         #[source]
         source: std::io::Error,
     },
+    /// Writing an output failed; `path` is the file the user asked for (never a temporary).
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A directory holds two checkpoints at once: loading either could silently pick stale
+    /// weights.
+    #[error(
+        "{path} holds both model.safetensors and model.safetensors.index.json (two checkpoints \
+         mixed in one directory); remove the stale one, or re-save into an empty directory"
+    )]
+    AmbiguousCheckpoint { path: PathBuf },
     #[error("invalid config {path}: {message}")]
     Config { path: PathBuf, message: String },
     #[error("{path} is not a valid safetensors file ({message}); re-download or re-save it")]
@@ -57,6 +71,13 @@ impl ModelError {
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn write(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Write {
             path: path.into(),
             source,
         }

@@ -50,30 +50,7 @@ impl<B: Backend> Qwen3Vl<B> {
         params: &[SamplingParams],
     ) -> Result<Vec<Generation>> {
         let prompts = batch.batch_size();
-        if params.len() != prompts {
-            return Err(ModelError::input(
-                "sampling",
-                format!("{} sampling settings for {prompts} prompts", params.len()),
-            ));
-        }
-        if group == 0 {
-            return Err(ModelError::input("group", "group size must be at least 1"));
-        }
-        for p in params {
-            p.validate().map_err(|m| ModelError::input("sampling", m))?;
-        }
-        let max_new = params.iter().map(|p| p.max_new_tokens).max().unwrap_or(0);
-        let limit = self.config.text_config.max_position_embeddings;
-        if batch.seq_len() + max_new > limit {
-            return Err(ModelError::input(
-                "max_new_tokens",
-                format!(
-                    "prompt length {} + max_new_tokens {max_new} exceeds max_position_embeddings {limit}",
-                    batch.seq_len()
-                ),
-            ));
-        }
-
+        let max_new = self.check_generate_sizes(batch, group, params)?;
         let mut cache = self.new_cache(prompts, batch.seq_len() + max_new);
         let prompt_logits = self.prefill(batch, &mut cache)?;
         let vocab = prompt_logits.dims()[1];
@@ -128,6 +105,84 @@ impl<B: Backend> Qwen3Vl<B> {
             logits = self.decode_step(&feed, &mut cache);
         }
         Ok(out)
+    }
+}
+
+impl<B: Backend> Qwen3Vl<B> {
+    /// Checks a `generate` call's sizes before anything is allocated, with checked arithmetic
+    /// (a huge `group` or `max_new_tokens` must be an error, not a wrapped length, a hang or an
+    /// allocation abort); returns the largest `max_new_tokens`.
+    fn check_generate_sizes(
+        &self,
+        batch: &Batch<B>,
+        group: usize,
+        params: &[SamplingParams],
+    ) -> Result<usize> {
+        let prompts = batch.batch_size();
+        if params.len() != prompts {
+            return Err(ModelError::input(
+                "sampling",
+                format!("{} sampling settings for {prompts} prompts", params.len()),
+            ));
+        }
+        if group == 0 {
+            return Err(ModelError::input("group", "group size must be at least 1"));
+        }
+        let vocab = self.config.text_config.vocab_size;
+        for p in params {
+            p.validate().map_err(|m| ModelError::input("sampling", m))?;
+            if let Some(id) = p.stop_token_ids.iter().find(|&&t| t as usize >= vocab) {
+                return Err(ModelError::input(
+                    "stop_token_ids",
+                    format!("token id {id} is outside the vocabulary (ids 0..{vocab})"),
+                ));
+            }
+        }
+        let max_new = params.iter().map(|p| p.max_new_tokens).max().unwrap_or(0);
+        let limit = self.config.text_config.max_position_embeddings;
+        let seq = batch.seq_len();
+        if seq.checked_add(max_new).is_none_or(|total| total > limit) {
+            return Err(ModelError::input(
+                "max_new_tokens",
+                format!(
+                    "prompt length {seq} + max_new_tokens {max_new} exceeds \
+                     max_position_embeddings {limit}"
+                ),
+            ));
+        }
+        if self
+            .generation_bytes(prompts, group, seq + max_new)
+            .is_none()
+        {
+            return Err(ModelError::input(
+                "group",
+                format!(
+                    "{prompts} prompts × group {group} × {} positions: the KV cache size \
+                     overflows",
+                    seq + max_new
+                ),
+            ));
+        }
+        Ok(max_new)
+    }
+
+    /// Bytes a `generate` call holds on the device for `prompts × group` rows of `len`
+    /// positions: the KV cache (keys and values of every layer) and one step's logits, in the
+    /// model's float dtype; `None` when that overflows. Callers that know the device's free
+    /// memory compare against it before calling `generate`.
+    pub fn generation_bytes(&self, prompts: usize, group: usize, len: usize) -> Option<usize> {
+        let t = &self.config.text_config;
+        let rows = prompts.checked_mul(group)?;
+        let per_position = t
+            .num_hidden_layers
+            .checked_mul(2)?
+            .checked_mul(t.num_key_value_heads)?
+            .checked_mul(t.head_dim())?;
+        let cache = rows.checked_mul(len)?.checked_mul(per_position)?;
+        let logits = rows.checked_mul(t.vocab_size)?;
+        cache
+            .checked_add(logits)?
+            .checked_mul(self.float_dtype().size())
     }
 }
 

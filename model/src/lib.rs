@@ -23,6 +23,7 @@ pub mod logprobs;
 pub mod matmul_autodiff;
 pub mod model;
 pub mod nn;
+pub mod output_file;
 pub mod position;
 pub mod precision;
 pub mod preprocess;

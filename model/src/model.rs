@@ -159,7 +159,7 @@ impl<B: Backend> Qwen3Vl<B> {
             .or_insert_with(|| serde_json::json!([architecture]));
         let config_path = dir.join("config.json");
         let json = serde_json::to_string_pretty(&config).expect("config serialises");
-        std::fs::write(&config_path, json).map_err(|e| ModelError::io(&config_path, e))
+        crate::output_file::write_file(&config_path, json.as_bytes())
     }
 
     fn visual_tokens(&self) -> VisualTokens {

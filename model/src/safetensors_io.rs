@@ -4,12 +4,14 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 use safetensors::tensor::{Dtype, Metadata, SafeTensors, TensorInfo};
 
 use crate::error::{ModelError, Result};
+use crate::output_file::OutputFile;
 
 /// One memory-mapped safetensors file whose header has been validated.
 pub struct SafetensorsFile {
@@ -96,10 +98,13 @@ impl SafetensorsFile {
     }
 
     /// Reads a floating-point tensor (F32, BF16, F16 or F64) as f32.
+    ///
+    /// Non-finite values (NaN, ±inf) are read as they are, with a warning naming the file and
+    /// the tensor: a NaN weight or pixel otherwise surfaces only as all-NaN logits.
     pub fn read_f32(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
         let info = self.info(name)?;
         let bytes = self.bytes(info);
-        let values = match info.dtype {
+        let values: Vec<f32> = match info.dtype {
             Dtype::F32 => bytes
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -125,6 +130,18 @@ impl SafetensorsFile {
                 });
             }
         };
+        let non_finite = values.iter().filter(|x| !x.is_finite()).count();
+        if non_finite > 0 {
+            tracing::warn!(
+                file = %self.path.display(),
+                tensor = name,
+                non_finite,
+                of = values.len(),
+                "tensor `{name}` in {} holds NaN or infinite values; everything computed from it \
+                 will be NaN",
+                self.path.display()
+            );
+        }
         Ok((info.shape.clone(), values))
     }
 
@@ -173,6 +190,15 @@ impl HostTensor {
             data: HostData::I64(data),
         }
     }
+    /// Bytes per element.
+    fn dtype_size(&self) -> usize {
+        match &self.data {
+            HostData::F32(_) => 4,
+            HostData::Bf16(_) | HostData::F16(_) => 2,
+            HostData::I64(_) => 8,
+        }
+    }
+
     /// Size of the data in bytes.
     pub fn byte_len(&self) -> usize {
         match &self.data {
@@ -210,21 +236,67 @@ impl safetensors::View for &HostTensor {
     }
 }
 
-/// Writes `tensors` to one safetensors file, with optional string metadata.
+/// Writes `tensors` to one safetensors file, with optional string metadata, through an
+/// [`OutputFile`]: a file that exists is replaced only once the new one is complete, new files
+/// get the usual `0666 & !umask` mode, and errors name `path`. The layout is the `safetensors`
+/// crate's (tensors by descending dtype alignment, then name; header padded to 8 bytes), but
+/// streamed tensor by tensor instead of through the crate's `0600` temporary file.
 pub fn write_safetensors(
     path: impl AsRef<Path>,
     tensors: &[(String, HostTensor)],
     metadata: Option<HashMap<String, String>>,
 ) -> Result<()> {
     let path = path.as_ref();
-    let views = tensors.iter().map(|(name, t)| (name.as_str(), t));
-    safetensors::serialize_to_file(views, metadata, path).map_err(|e| match e {
-        safetensors::SafeTensorError::IoError(source) => ModelError::io(path, source),
-        other => ModelError::CorruptCheckpoint {
-            path: path.to_path_buf(),
-            message: other.to_string(),
-        },
-    })
+    let corrupt = |message: String| ModelError::CorruptCheckpoint {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut order: Vec<&(String, HostTensor)> = tensors.iter().collect();
+    order.sort_by(|(a, x), (b, y)| {
+        safetensors::View::dtype(&y)
+            .cmp(&safetensors::View::dtype(&x))
+            .then(a.cmp(b))
+    });
+    let mut offset = 0usize;
+    let mut infos = Vec::with_capacity(order.len());
+    for (name, tensor) in &order {
+        let n = tensor.byte_len();
+        let elements: usize = tensor.shape.iter().product();
+        if elements * tensor.dtype_size() != n {
+            return Err(corrupt(format!(
+                "tensor `{name}` has shape {:?} but {n} bytes of data",
+                tensor.shape
+            )));
+        }
+        infos.push((
+            name.clone(),
+            TensorInfo {
+                dtype: safetensors::View::dtype(&tensor),
+                shape: tensor.shape.clone(),
+                data_offsets: (offset, offset + n),
+            },
+        ));
+        offset += n;
+    }
+    let header = Metadata::new(metadata, infos).map_err(|e| corrupt(e.to_string()))?;
+    let mut header = serde_json::to_string(&header)
+        .map_err(|e| corrupt(e.to_string()))?
+        .into_bytes();
+    header.resize(header.len().next_multiple_of(8), b' ');
+
+    let mut out = OutputFile::create(path)?;
+    let mut write = |bytes: &[u8]| out.write_all(bytes);
+    let written = write(&(header.len() as u64).to_le_bytes())
+        .and_then(|()| write(&header))
+        .and_then(|()| {
+            order
+                .iter()
+                .try_for_each(|(_, tensor)| write(&safetensors::View::data(&tensor)))
+        });
+    if let Err(e) = written {
+        return Err(out.error(e));
+    }
+    out.commit()
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{ModelError, Result};
+use crate::output_file::write_file;
 use crate::safetensors_io::{HostData, HostTensor, SafetensorsFile, write_safetensors};
 
 /// How a parameter is initialised when it is not read from a file.
@@ -50,10 +51,15 @@ impl Checkpoint {
     /// `model.safetensors`, or a `.safetensors` file.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let root = path.as_ref().to_path_buf();
+        if root.join("model.safetensors.index.json").is_file()
+            && root.join("model.safetensors").is_file()
+        {
+            return Err(ModelError::AmbiguousCheckpoint { path: root });
+        }
         let shard_paths = if root.is_file() {
             vec![root.clone()]
-        } else if root.join("model.safetensors.index.json").is_file() {
-            let index_path = root.join("model.safetensors.index.json");
+        } else if root.join(INDEX_FILE).is_file() {
+            let index_path = root.join(INDEX_FILE);
             let text =
                 std::fs::read_to_string(&index_path).map_err(|e| ModelError::io(&index_path, e))?;
             let index: ShardIndex =
@@ -319,7 +325,7 @@ pub fn save_checkpoint(
     dtype: SaveDtype,
     max_shard_bytes: usize,
 ) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| ModelError::io(dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| ModelError::write(dir, e))?;
     let host: Vec<(String, HostTensor)> = tensors
         .into_iter()
         .map(|(name, shape, values)| {
@@ -338,7 +344,8 @@ pub fn save_checkpoint(
     let metadata = Some(HashMap::from([("format".to_string(), "pt".to_string())]));
     let total: usize = host.iter().map(|(_, t)| t.byte_len()).sum();
     if total <= max_shard_bytes {
-        return write_safetensors(dir.join("model.safetensors"), &host, metadata);
+        write_safetensors(dir.join("model.safetensors"), &host, metadata)?;
+        return remove_stale_weights(dir, &["model.safetensors".to_string()]);
     }
     // Greedy packing in name order, like HF's `save_pretrained`.
     let mut shards: Vec<Vec<(String, HostTensor)>> = vec![Vec::new()];
@@ -356,21 +363,78 @@ pub fn save_checkpoint(
     }
     let count = shards.len();
     let mut weight_map = BTreeMap::new();
+    let mut written = vec![INDEX_FILE.to_string()];
     for (i, shard) in shards.iter().enumerate() {
         let file = format!("model-{:05}-of-{count:05}.safetensors", i + 1);
         for (name, _) in shard {
             weight_map.insert(name.clone(), file.clone());
         }
         write_safetensors(dir.join(&file), shard, metadata.clone())?;
+        written.push(file);
     }
     let index = serde_json::json!({
         "metadata": { "total_size": total },
         "weight_map": weight_map,
     });
-    let index_path = dir.join("model.safetensors.index.json");
-    std::fs::write(
-        &index_path,
-        serde_json::to_string_pretty(&index).expect("json"),
-    )
-    .map_err(|e| ModelError::io(&index_path, e))
+    write_file(
+        dir.join(INDEX_FILE),
+        serde_json::to_string_pretty(&index)
+            .expect("json")
+            .as_bytes(),
+    )?;
+    remove_stale_weights(dir, &written)
+}
+
+const INDEX_FILE: &str = "model.safetensors.index.json";
+
+/// The weight files of a checkpoint in `dir`: `model.safetensors`, the shard index and every
+/// `model-NNNNN-of-NNNNN.safetensors` shard (also shards the index does not name). Sorted.
+pub fn checkpoint_weight_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if is_weight_file(&name.to_string_lossy()) {
+            found.push(entry.path());
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn is_weight_file(name: &str) -> bool {
+    if name == "model.safetensors" || name == INDEX_FILE {
+        return true;
+    }
+    // model-00001-of-00003.safetensors
+    let Some(middle) = name
+        .strip_prefix("model-")
+        .and_then(|n| n.strip_suffix(".safetensors"))
+    else {
+        return false;
+    };
+    match middle.split_once("-of-") {
+        Some((i, n)) => {
+            !i.is_empty()
+                && !n.is_empty()
+                && i.bytes().all(|b| b.is_ascii_digit())
+                && n.bytes().all(|b| b.is_ascii_digit())
+        }
+        None => false,
+    }
+}
+
+/// Removes the weight files of an earlier checkpoint in `dir` that this save did not write
+/// (`keep`, file names): a stale index or stale shards would otherwise be loaded instead of,
+/// or mixed with, the new weights.
+fn remove_stale_weights(dir: &Path, keep: &[String]) -> Result<()> {
+    let stale = checkpoint_weight_files(dir).map_err(|e| ModelError::io(dir, e))?;
+    for path in stale {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if name.is_some_and(|n| !keep.contains(&n)) {
+            tracing::info!(file = %path.display(), "removing a weight file of the previous checkpoint");
+            std::fs::remove_file(&path).map_err(|e| ModelError::write(&path, e))?;
+        }
+    }
+    Ok(())
 }

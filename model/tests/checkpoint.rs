@@ -199,3 +199,114 @@ fn bad_checkpoints_are_clear_errors() {
     assert!(matches!(err, ModelError::Config { .. }), "{err}");
     assert!(err.to_string().contains("config.json"), "{err}");
 }
+
+fn tiny_moe() -> std::path::PathBuf {
+    data_dir().join("qwen3vl-tiny-moe")
+}
+
+/// Issue 11, item 19: MoE save → load in CI. The experts keep the hub layout and their HF names;
+/// load → save → load is bit-exact and the config keeps the MoE fields.
+#[test]
+fn moe_save_load_is_exact() {
+    let device = Default::default();
+    let model = Qwen3Vl::<B>::load(tiny_moe(), &device).unwrap();
+    assert!(model.config.text_config.is_moe());
+    let original = SafetensorsFile::open(tiny_moe().join("model.safetensors")).unwrap();
+    let saved = sorted(model.hf_tensors());
+    let names: Vec<&String> = saved.iter().map(|t| &t.0).collect();
+    assert_eq!(names, original.names().iter().collect::<Vec<_>>());
+    for (name, shape, values) in &saved {
+        let (oshape, ovalues) = original.read_f32(name).unwrap();
+        assert_eq!((shape, values), (&oshape, &ovalues), "{name}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    model.save(dir.path(), SaveDtype::F32, 300_000).unwrap();
+    assert!(dir.path().join("model.safetensors.index.json").is_file());
+    let reloaded = Qwen3Vl::<B>::load(dir.path(), &device).unwrap();
+    assert_eq!(sorted(reloaded.hf_tensors()), saved);
+    assert_eq!(reloaded.config, model.config);
+}
+
+/// Issue 11, item 19: the expert layout transformers 5 writes (`gate_up_proj` [E, 2I, D],
+/// `down_proj` [E, D, I], the transpose of the hub's) loads to the same parameters.
+#[test]
+fn transformers5_expert_layout_loads_the_same_moe() {
+    let device = Default::default();
+    let hub = Qwen3Vl::<B>::load(tiny_moe(), &device).unwrap();
+    let file = SafetensorsFile::open(tiny_moe().join("model.safetensors")).unwrap();
+    let mut transposed = 0;
+    let tensors: Vec<(String, HostTensor)> = file
+        .names()
+        .into_iter()
+        .map(|n| {
+            let (shape, values) = file.read_f32(&n).unwrap();
+            if n.ends_with("experts.gate_up_proj") || n.ends_with("experts.down_proj") {
+                // [E, a, b] -> [E, b, a]
+                let (e, a, b) = (shape[0], shape[1], shape[2]);
+                let mut out = vec![0.0; values.len()];
+                for x in 0..e {
+                    for i in 0..a {
+                        for j in 0..b {
+                            out[x * a * b + j * a + i] = values[x * a * b + i * b + j];
+                        }
+                    }
+                }
+                transposed += 1;
+                return (n, HostTensor::f32(vec![e, b, a], out));
+            }
+            (n, HostTensor::f32(shape, values))
+        })
+        .collect();
+    assert!(transposed >= 6, "{transposed} expert tensors");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        tiny_moe().join("config.json"),
+        dir.path().join("config.json"),
+    )
+    .unwrap();
+    write_safetensors(dir.path().join("model.safetensors"), &tensors, None).unwrap();
+    let v5 = Qwen3Vl::<B>::load(dir.path(), &device).unwrap();
+    assert_eq!(sorted(v5.hf_tensors()), sorted(hub.hf_tensors()));
+}
+
+/// Issue 11, defect 5: a directory with both a single `model.safetensors` and a shard index
+/// (a checkpoint saved over another) loaded the index's stale shards silently. It is refused,
+/// naming the directory; and saving into a used directory removes the other layout's files.
+#[test]
+fn a_directory_mixing_two_checkpoints_is_refused_and_save_cleans_up() {
+    let device = Default::default();
+    let model = Qwen3Vl::<B>::load(tiny_a(), &device).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    model.save(dir.path(), SaveDtype::F32, 200_000).unwrap();
+    std::fs::copy(
+        tiny_a().join("model.safetensors"),
+        dir.path().join("model.safetensors"),
+    )
+    .unwrap();
+    let err = load_err(dir.path());
+    assert!(
+        matches!(err, ModelError::AmbiguousCheckpoint { .. }),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains(&dir.path().display().to_string())
+            && message.contains("model.safetensors.index.json"),
+        "{message}"
+    );
+
+    // Saving a single file over the sharded one removes the index and every shard ...
+    std::fs::remove_file(dir.path().join("model.safetensors")).unwrap();
+    model.save(dir.path(), SaveDtype::F32, usize::MAX).unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["config.json", "model.safetensors"]);
+    // ... and a sharded save over a single file removes it.
+    model.save(dir.path(), SaveDtype::Bf16, 200_000).unwrap();
+    assert!(!dir.path().join("model.safetensors").exists());
+    let reloaded = Qwen3Vl::<B>::load(dir.path(), &device).unwrap();
+    assert_eq!(reloaded.config.text_config, model.config.text_config);
+}
