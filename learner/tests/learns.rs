@@ -2,9 +2,9 @@
 //! the right way. A sign error in the wiring (loss, advantages, the optimiser step) makes them
 //! move the wrong way or not at all, which `tests/train_cli.rs` (numbers only) would not see.
 //!
-//! Checked by hand (then reverted): negating the SFT loss in `trainer.rs` fails
-//! `sft_loss_falls_and_held_out_accuracy_beats_the_initial_policy`; negating the advantages
-//! fails `rl_raises_the_mean_of_a_trivially_learnable_reward`.
+//! Measured (this machine, debug profile): SFT loss 5.62 → 0.88 and held-out accuracy 0 → 0.2;
+//! reward mean 0.086 → 0.484 (first vs last 4 RL steps); both tests together 17 s. Negating
+//! the SFT loss or the advantages in `trainer.rs` has not yet been run against these tests.
 
 mod common;
 
