@@ -1,16 +1,25 @@
 //! `temper train`: the single-process trainer (SFT, then RL) on a TOML run config, with
 //! progress bars, `--set` overrides, `--resume`, and Ctrl-C that checkpoints before exiting.
+//!
+//! The binary composes the run: the learner's [`Trainer`] takes its groups from the actor's
+//! [`InProcessSource`] (the tool loop on the trainer's current weights, scored by the config's
+//! reward stack); the learner crate itself never sees the actor.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
+use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value};
+use temper_actor::tools::ToolRegistry;
+use temper_actor::{InProcessSource, ToolLoopConfig};
 use temper_learner::train::{Observer, Outcome, TrainConfig, Trainer};
+use temper_rewards::RewardSet;
 
+use crate::device::{DeviceKind, with_backend};
 use crate::metrics_server;
 
 #[derive(Args)]
@@ -34,6 +43,9 @@ pub struct TrainArgs {
     /// TEMPER_METRICS_TOKEN), e.g. 127.0.0.1:9464.
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<String>,
+    /// Device to train on (the policy, its rollouts and its updates).
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceKind,
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
@@ -60,11 +72,23 @@ pub fn run(args: TrainArgs) -> Result<()> {
     } else {
         Box::new(Bars::default())
     };
-    type B = temper_model::backend::CpuAutodiff;
-    let device = burn::tensor::Device::<B>::default();
-    let trainer = Trainer::<B>::new(config, &run_dir, args.resume, device, stop, observer)
+    let rewards =
+        RewardSet::from_config(&config.reward_set()).context("building the reward stack")?;
+    // The embedded tasks use no tools: the rollout is single-turn sampling.
+    let source = InProcessSource::new(rewards, ToolRegistry::new(), ToolLoopConfig::default());
+    let outcome = with_backend!(args.device, |Inner, device| {
+        let trainer = Trainer::<burn::backend::Autodiff<Inner>>::new(
+            config,
+            &run_dir,
+            args.resume,
+            device,
+            stop,
+            observer,
+        )
         .with_context(|| format!("setting up the run in {}", run_dir.display()))?;
-    match trainer.run()? {
+        run_trainer(trainer.with_source(source))?
+    });
+    match outcome {
         Outcome::Finished(summary) => {
             println!("{}", serde_json::to_string_pretty(&summary)?);
             println!(
@@ -84,6 +108,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Runs the trainer to its outcome (generic over the backend `--device` picked).
+fn run_trainer<B: AutodiffBackend>(trainer: Trainer<B>) -> Result<Outcome> {
+    Ok(trainer.run()?)
 }
 
 /// First Ctrl-C: finish the current step, checkpoint, exit. Second: exit at once.
