@@ -8,6 +8,8 @@ use temper_model::sampling::Sampler;
 /// Where in a rollout a token is being picked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PickAt {
+    /// The sample's prompt in the batch (0 for a single-prompt rollout).
+    pub prompt: usize,
     /// The sample's index in its group.
     pub sample: usize,
     /// The assistant turn, from 0.
@@ -22,26 +24,40 @@ pub trait TokenPicker {
     fn pick(&mut self, at: PickAt, logits: &[f32]) -> (u32, f32);
 }
 
-/// The model's sampler: sample `i` draws from the stream `(params.seed, i)`, as
+/// The model's sampler: sample `i` of a prompt draws from the stream `(params.seed, i)`, as
 /// `Qwen3Vl::generate` does, so a single-turn rollout samples the same tokens.
 #[derive(Debug, Clone)]
 pub struct SamplingPicker {
-    params: SamplingParams,
+    /// Per prompt.
+    params: Vec<SamplingParams>,
+    group: usize,
+    /// Prompt-major, `group` per prompt.
     samplers: Vec<Sampler>,
 }
 
 impl SamplingPicker {
-    /// Samplers for `group` samples.
+    /// Samplers for `group` samples of one prompt.
     pub fn new(params: SamplingParams, group: usize) -> Self {
-        let samplers = (0..group)
-            .map(|i| Sampler::new(params.seed, i as u64))
+        Self::for_prompts(std::slice::from_ref(&params), group)
+    }
+
+    /// Samplers for `group` samples of each prompt (`params[p]` for prompt `p`).
+    pub fn for_prompts(params: &[SamplingParams], group: usize) -> Self {
+        let samplers = params
+            .iter()
+            .flat_map(|p| (0..group).map(|i| Sampler::new(p.seed, i as u64)))
             .collect();
-        Self { params, samplers }
+        Self {
+            params: params.to_vec(),
+            group,
+            samplers,
+        }
     }
 }
 
 impl TokenPicker for SamplingPicker {
     fn pick(&mut self, at: PickAt, logits: &[f32]) -> (u32, f32) {
-        self.samplers[at.sample].sample(logits, &self.params)
+        let params = &self.params[at.prompt];
+        self.samplers[at.prompt * self.group + at.sample].sample(logits, params)
     }
 }

@@ -1,13 +1,16 @@
-//! The multi-turn tool loop: `G` samples of one prompt, each generating until it stops or
-//! closes a tool call, the calls executed, their responses appended, decoding continued from
-//! the KV cache.
+//! The multi-turn tool loop — the one rollout of Temper: `G` samples of each prompt, each
+//! generating until it stops or closes a tool call, the calls executed, their responses appended,
+//! decoding continued from the KV cache. Single-turn sampling is this loop with no tool call
+//! (training, evaluation and the in-process rollout source all run it).
 //!
-//! The rule, per sample (row of the group):
-//! 1. The prompt is prefilled once and its cache forked into `G` rows.
+//! The rule, per sample (row of the batch; rows are prompt-major, `G` per prompt):
+//! 1. The prompts are prefilled once (left-padded) and each cache row forked into `G` rows.
 //! 2. Each step, every active row picks a token from its logits (behaviour log-prob recorded,
 //!    mask 1) — on the device when it samples the whole distribution (`run`; only ids and
 //!    log-probs reach the host), else on the host (top-k / top-p, or a `run_with` picker). The turn ends at a stop token (`stop_token_ids`, else `<|im_end|>` /
 //!    `<|endoftext|>`) or at `</tool_call>`.
+//!    With an empty tool registry no turn ends at `</tool_call>` and no call is parsed: the loop
+//!    is single-turn sampling, token for token what `generate` draws.
 //! 3. An ended turn is decoded (special tokens skipped) and parsed for tool calls. No calls: the
 //!    sample is finished (`stop`). Calls, and fewer than `max_turns` turns so far: the calls run
 //!    (concurrently, each under `tool_timeout_s`), and the tool-response text of the chat
@@ -29,16 +32,16 @@ use std::time::Duration;
 
 use burn::prelude::*;
 use image::RgbImage;
-use serde::{Deserialize, Serialize};
 use temper_model::chat::expand_vision_placeholders;
 use temper_model::device_sampling::{DevicePicker, Picks};
 use temper_model::preprocess::{ProcessedImage, preprocess_image};
 use temper_model::processor::{PreparedPrompt, Processor};
 use temper_model::sampling::Sampler;
 use temper_model::weights::host_f32;
-use temper_model::{Qwen3Vl, SamplingParams, VisualInput};
+use temper_model::{FinishReason, Qwen3Vl, SamplingParams, VisualInput, policy_suppressed_tokens};
+use temper_rewards::rollout::{Sample, ToolCallCounts};
 use temper_rewards::tool_calls::{TOOL_CALL_CLOSE, parse_tool_calls};
-use temper_rewards::{Sample, ToolCallRecord, ToolCallStatus, Turn};
+use temper_rewards::{ToolCallRecord, ToolCallStatus, Turn};
 
 use crate::config::ToolLoopConfig;
 use crate::error::{ActorError, Result};
@@ -46,110 +49,23 @@ use crate::picker::{PickAt, SamplingPicker, TokenPicker};
 use crate::response::{ResponsePart, tool_response_text, truncate_chars};
 use crate::tools::{ToolContext, ToolRegistry, execute_calls};
 
-/// Why a sample stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RolloutFinish {
-    /// A turn ended with a stop token and no tool call.
-    Stop,
-    /// A token budget or the context ran out.
-    Length,
-    /// The last allowed turn called tools.
-    MaxTurns,
+/// One prompt of a batched rollout: the prepared prompt, its images as given (what
+/// `image_zoom` crops), and its sampling settings (its `seed` seeds its group's streams).
+#[derive(Debug, Clone, Copy)]
+pub struct PromptInput<'p> {
+    /// The tokenised prompt with its processed images.
+    pub prompt: &'p PreparedPrompt,
+    /// The prompt's images as given, in prompt order.
+    pub images: &'p [RgbImage],
+    /// Its sampling settings.
+    pub params: &'p SamplingParams,
 }
 
-/// Tool calls of a sample (or a group) by outcome.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ToolCallCounts {
-    /// Calls that ran and returned a result.
-    pub ok: usize,
-    /// Calls that did not parse.
-    pub malformed: usize,
-    /// Calls of a tool that does not exist.
-    pub unknown: usize,
-    /// Calls the tool rejected, that crashed, or that were not executed.
-    pub failed: usize,
-    /// Calls that ran out of time.
-    pub timeout: usize,
-}
-
-impl ToolCallCounts {
-    /// Counts one call.
-    pub fn add(&mut self, status: ToolCallStatus) {
-        match status {
-            ToolCallStatus::Ok => self.ok += 1,
-            ToolCallStatus::Malformed => self.malformed += 1,
-            ToolCallStatus::UnknownTool => self.unknown += 1,
-            ToolCallStatus::Failed => self.failed += 1,
-            ToolCallStatus::Timeout => self.timeout += 1,
-        }
-    }
-
-    /// All calls.
-    pub fn total(&self) -> usize {
-        self.ok + self.malformed + self.unknown + self.failed + self.timeout
-    }
-
-    /// Adds another count.
-    pub fn merge(&mut self, other: &ToolCallCounts) {
-        self.ok += other.ok;
-        self.malformed += other.malformed;
-        self.unknown += other.unknown;
-        self.failed += other.failed;
-        self.timeout += other.timeout;
-    }
-}
-
-/// One finished sample.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RolloutSample {
-    /// Index within the group.
-    pub sample: usize,
-    /// Every token after the prompt: generated and tool-response tokens, in order.
-    pub token_ids: Vec<u32>,
-    /// 1 where the policy generated the token, 0 for tool-response / template tokens.
-    pub response_mask: Vec<u8>,
-    /// Behaviour log-prob of each generated token; 0 (ignored) where the mask is 0.
-    pub behaviour_logprobs: Vec<f32>,
-    /// The images of the tool responses in sequence order (after the prompt's), as the model
-    /// saw them: the learner appends them to the prompt's images to recompute the forward pass.
-    pub images: Vec<ProcessedImage>,
-    /// The assistant turns and their tool calls.
-    pub turns: Vec<Turn>,
-    /// The last turn's text: the final answer.
-    pub response: String,
-    /// Why it stopped.
-    pub finish: RolloutFinish,
-    /// Its tool calls by outcome.
-    pub counts: ToolCallCounts,
-}
-
-impl RolloutSample {
-    /// Tokens the policy generated.
-    pub fn generated_tokens(&self) -> usize {
-        self.response_mask.iter().filter(|&&m| m == 1).count()
-    }
-
-    /// What the rewards see: the final answer, the turns and the generated-token count.
-    pub fn reward_sample(
-        &self,
-        prompt: &str,
-        reference: Option<&str>,
-        max_new_tokens: usize,
-    ) -> Sample {
-        let mut sample = Sample::new(prompt, self.response.clone())
-            .with_turns(self.turns.clone())
-            .with_tokens(self.generated_tokens(), max_new_tokens);
-        sample.reference = reference.map(str::to_string);
-        sample
-    }
-}
-
-/// A group's samples and its tool metrics.
+/// A prompt's samples (unscored) and its tool metrics.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RolloutGroup {
     /// Samples in group order.
-    pub samples: Vec<RolloutSample>,
+    pub samples: Vec<Sample>,
     /// Tool calls of all samples by outcome.
     pub counts: ToolCallCounts,
     /// Assistant turns over all samples.
@@ -164,10 +80,14 @@ pub struct ToolRollout<'a, B: Backend> {
     config: ToolLoopConfig,
     /// `</tool_call>` when the tokenizer has it as one token; else turns are checked by text.
     close_id: Option<u32>,
+    /// Stamped on every sample.
+    policy_version: u64,
 }
 
 /// Per-row state of the loop.
 struct Row {
+    /// The row's prompt in the batch.
+    prompt: usize,
     tokens: Vec<u32>,
     mask: Vec<u8>,
     logprobs: Vec<f32>,
@@ -175,7 +95,8 @@ struct Row {
     turns: Vec<Turn>,
     turn_start: usize,
     generated: usize,
-    finish: Option<RolloutFinish>,
+    budget: usize,
+    finish: Option<FinishReason>,
 }
 
 impl<'a, B: Backend> ToolRollout<'a, B> {
@@ -194,13 +115,18 @@ impl<'a, B: Backend> ToolRollout<'a, B> {
             tools,
             config,
             close_id,
+            policy_version: 0,
         })
     }
 
-    /// `group` samples of `prompt` with the model's seeded sampler. `images` are the prompt's
-    /// images as given (what `image_zoom` crops), in prompt order. `<|image_pad|>` and
-    /// `<|video_pad|>` are added to the suppressed tokens: a generated placeholder would be
-    /// read back as an image that does not exist.
+    /// Stamps `version` on the samples (the version of the weights `model` holds).
+    pub fn with_policy_version(mut self, version: u64) -> Self {
+        self.policy_version = version;
+        self
+    }
+
+    /// `group` samples of `prompt` with the model's seeded sampler: [`run_batch`](Self::run_batch)
+    /// of one prompt.
     pub fn run(
         &self,
         prompt: &PreparedPrompt,
@@ -208,33 +134,61 @@ impl<'a, B: Backend> ToolRollout<'a, B> {
         group: usize,
         params: &SamplingParams,
     ) -> Result<RolloutGroup> {
-        let mut params = params.clone();
-        let special = &self.processor.special;
-        for pad in [special.image_pad, special.video_pad] {
-            if !params.suppress_token_ids.contains(&pad) {
-                params.suppress_token_ids.push(pad);
-            }
-        }
+        let input = PromptInput {
+            prompt,
+            images,
+            params,
+        };
+        Ok(self
+            .run_batch(std::slice::from_ref(&input), group)?
+            .pop()
+            .expect("one group per prompt"))
+    }
+
+    /// `group` samples of every prompt, all rows decoding together (prompt-major: prompt 0's
+    /// samples, then prompt 1's, ...); sample `i` of a prompt draws from `(params.seed, i)`.
+    /// [`policy_suppressed_tokens`] are added to every prompt's suppressed tokens: a generated
+    /// vision placeholder would be read back as an image that does not exist. Untruncated rows
+    /// are picked on the device, as `generate` does; top-k / top-p rows on the host.
+    pub fn run_batch(
+        &self,
+        prompts: &[PromptInput<'_>],
+        group: usize,
+    ) -> Result<Vec<RolloutGroup>> {
+        let suppressed = policy_suppressed_tokens(&self.processor.special);
+        let params: Vec<SamplingParams> = prompts
+            .iter()
+            .map(|p| {
+                let mut params = p.params.clone();
+                for &t in &suppressed {
+                    if !params.suppress_token_ids.contains(&t) {
+                        params.suppress_token_ids.push(t);
+                    }
+                }
+                params
+            })
+            .collect();
+        let inputs: Vec<PromptInput<'_>> = prompts
+            .iter()
+            .zip(&params)
+            .map(|(p, params)| PromptInput { params, ..*p })
+            .collect();
         let vocab = self.model.config.text_config.vocab_size;
         let device = self.model.language.embed_tokens.val().device();
-        let rows = vec![&params; group];
-        match DevicePicker::new(&rows, vocab, &device) {
+        let row_params: Vec<&SamplingParams> = (0..prompts.len() * group)
+            .map(|r| &params[r / group.max(1)])
+            .collect();
+        match DevicePicker::new(&row_params, vocab, &device) {
             // The whole distribution: picked on the device, as `generate` does.
             Some(picker) => {
-                let samplers = (0..group)
-                    .map(|i| Sampler::new(params.seed, i as u64))
+                let samplers = (0..row_params.len())
+                    .map(|r| Sampler::new(row_params[r].seed, (r % group) as u64))
                     .collect();
-                self.run_loop(
-                    prompt,
-                    images,
-                    group,
-                    &params,
-                    Picking::Device { picker, samplers },
-                )
+                self.run_loop(&inputs, group, Picking::Device { picker, samplers })
             }
             None => {
-                let mut picker = SamplingPicker::new(params.clone(), group);
-                self.run_with(prompt, images, group, &params, &mut picker)
+                let mut picker = SamplingPicker::for_prompts(&params, group);
+                self.run_loop(&inputs, group, Picking::Host(&mut picker))
             }
         }
     }
@@ -249,74 +203,109 @@ impl<'a, B: Backend> ToolRollout<'a, B> {
         params: &SamplingParams,
         picker: &mut dyn TokenPicker,
     ) -> Result<RolloutGroup> {
-        self.run_loop(prompt, images, group, params, Picking::Host(picker))
+        let input = PromptInput {
+            prompt,
+            images,
+            params,
+        };
+        Ok(self
+            .run_loop(std::slice::from_ref(&input), group, Picking::Host(picker))?
+            .pop()
+            .expect("one group per prompt"))
     }
 
     fn run_loop(
         &self,
-        prompt: &PreparedPrompt,
-        images: &[RgbImage],
+        prompts: &[PromptInput<'_>],
         group: usize,
-        params: &SamplingParams,
         mut picking: Picking<'_, B>,
-    ) -> Result<RolloutGroup> {
+    ) -> Result<Vec<RolloutGroup>> {
         if group == 0 {
             return Err(ActorError::input("group", "group size must be at least 1"));
         }
-        params
-            .validate()
-            .map_err(|m| ActorError::input("sampling", m))?;
-        if images.len() != prompt.images.len() {
-            return Err(ActorError::input(
-                "images",
-                format!(
-                    "{} raw images for a prompt with {} processed images; pass the images the prompt was prepared from",
-                    images.len(),
-                    prompt.images.len()
-                ),
-            ));
+        if prompts.is_empty() {
+            return Ok(Vec::new());
+        }
+        for (p, input) in prompts.iter().enumerate() {
+            input
+                .params
+                .validate()
+                .map_err(|m| ActorError::input("sampling", m))?;
+            if input.images.len() != input.prompt.images.len() {
+                return Err(ActorError::input(
+                    "images",
+                    format!(
+                        "prompt {p}: {} raw images for a prompt with {} processed images; pass the images the prompt was prepared from",
+                        input.images.len(),
+                        input.prompt.images.len()
+                    ),
+                ));
+            }
         }
         let model = self.model;
         let device = model.language.embed_tokens.val().device();
-        let stops: Vec<u32> = if params.stop_token_ids.is_empty() {
-            self.processor.special.eos_ids().to_vec()
-        } else {
-            params.stop_token_ids.clone()
-        };
-        let prompt_len = prompt.input_ids.len();
+        let stops: Vec<Vec<u32>> = prompts
+            .iter()
+            .map(|p| {
+                if p.params.stop_token_ids.is_empty() {
+                    self.processor.special.eos_ids().to_vec()
+                } else {
+                    p.params.stop_token_ids.clone()
+                }
+            })
+            .collect();
         let context_limit = model.config.text_config.max_position_embeddings;
-        let budget = self
-            .config
-            .max_total_tokens
-            .min(context_limit.saturating_sub(prompt_len));
-        let context = ToolContext {
-            images: Arc::new(images.to_vec()),
-        };
+        let budgets: Vec<usize> = prompts
+            .iter()
+            .map(|p| {
+                self.config
+                    .max_total_tokens
+                    .min(context_limit.saturating_sub(p.prompt.input_ids.len()))
+            })
+            .collect();
+        let contexts: Vec<ToolContext> = prompts
+            .iter()
+            .map(|p| ToolContext {
+                images: Arc::new(p.images.to_vec()),
+            })
+            .collect();
         let timeout = Duration::from_secs_f64(self.config.tool_timeout_s);
+        let tools_enabled = !self.tools.is_empty();
 
-        let batch = self
-            .processor
-            .batch::<B>(std::slice::from_ref(prompt), &device)?;
-        let mut cache = model.new_cache(1, prompt_len + budget.min(256));
-        let mut logits = model.prefill(&batch, &mut cache)?.repeat_dim(0, group);
+        let prepared: Vec<PreparedPrompt> = prompts.iter().map(|p| p.prompt.clone()).collect();
+        let batch = self.processor.batch::<B>(&prepared, &device)?;
+        let longest_budget = budgets.iter().copied().max().unwrap_or(0);
+        let mut cache = model.new_cache(prompts.len(), batch.seq_len() + longest_budget.min(256));
+        let prompt_logits = model.prefill(&batch, &mut cache)?;
         let mut cache = if group > 1 { cache.fork(group) } else { cache };
-        let mut rows: Vec<Row> = (0..group)
-            .map(|_| Row {
-                tokens: Vec::new(),
-                mask: Vec::new(),
-                logprobs: Vec::new(),
-                images: Vec::new(),
-                turns: Vec::new(),
-                turn_start: 0,
-                generated: 0,
-                finish: (params.max_new_tokens == 0 || budget == 0)
-                    .then_some(RolloutFinish::Length),
+        let n_rows = prompts.len() * group;
+        // Before the first step all samples of a prompt share the prompt's logits.
+        let first_rows: Vec<i64> = (0..n_rows).map(|r| (r / group) as i64).collect();
+        let first_rows =
+            Tensor::<B, 1, Int>::from_data(TensorData::new(first_rows, [n_rows]), &device);
+        let mut logits = prompt_logits.select(0, first_rows);
+        let mut rows: Vec<Row> = (0..n_rows)
+            .map(|r| {
+                let p = r / group;
+                Row {
+                    prompt: p,
+                    tokens: Vec::new(),
+                    mask: Vec::new(),
+                    logprobs: Vec::new(),
+                    images: Vec::new(),
+                    turns: Vec::new(),
+                    turn_start: 0,
+                    generated: 0,
+                    budget: budgets[p],
+                    finish: (prompts[p].params.max_new_tokens == 0 || budgets[p] == 0)
+                        .then_some(FinishReason::Length),
+                }
             })
             .collect();
 
         loop {
             let mut picks = picking.pick(logits);
-            let mut feeds: Vec<Vec<u32>> = vec![Vec::new(); group];
+            let mut feeds: Vec<Vec<u32>> = vec![Vec::new(); n_rows];
             // Rows whose turn ended in tool calls to run now.
             let mut calling: Vec<usize> = Vec::new();
             for (r, row) in rows.iter_mut().enumerate() {
@@ -324,7 +313,8 @@ impl<'a, B: Backend> ToolRollout<'a, B> {
                     continue;
                 }
                 let at = PickAt {
-                    sample: r,
+                    prompt: row.prompt,
+                    sample: r % group,
                     turn: row.turns.len(),
                     position: row.tokens.len() - row.turn_start,
                 };
@@ -334,33 +324,42 @@ impl<'a, B: Backend> ToolRollout<'a, B> {
                     return Err(ActorError::input(
                         "picker",
                         format!(
-                            "sample {r} generated the vision placeholder {token}; suppress \
-                             <|image_pad|> and <|video_pad|> (`run` does)"
+                            "sample {} of prompt {} generated the vision placeholder {token}; \
+                             suppress <|image_pad|> and <|video_pad|> (`run` does)",
+                            r % group,
+                            row.prompt
                         ),
                     ));
                 }
+                let params = prompts[row.prompt].params;
                 row.tokens.push(token);
                 row.mask.push(1);
                 row.logprobs.push(logprob);
                 row.generated += 1;
-                let stopped = stops.contains(&token);
-                let closed_call =
-                    !stopped && self.closes_call(token, &row.tokens[row.turn_start..])?;
+                let stopped = stops[row.prompt].contains(&token);
+                // Without tools the loop is plain single-turn sampling: tool-call markup is text.
+                let closed_call = tools_enabled
+                    && !stopped
+                    && self.closes_call(token, &row.tokens[row.turn_start..])?;
                 if stopped || closed_call {
                     let text = self.decode_turn(row)?;
-                    let calls = parse_tool_calls(&text);
+                    let calls = if tools_enabled {
+                        parse_tool_calls(&text)
+                    } else {
+                        Vec::new()
+                    };
                     if calls.is_empty() {
                         row.turns.push(Turn {
                             assistant: text,
                             tool_calls: Vec::new(),
                         });
-                        row.finish = Some(RolloutFinish::Stop);
+                        row.finish = Some(FinishReason::Stop);
                     } else if row.turns.len() + 1 >= self.config.max_turns {
                         row.turns.push(Turn {
                             assistant: text,
                             tool_calls: not_executed(&calls, "the turn limit was reached"),
                         });
-                        row.finish = Some(RolloutFinish::MaxTurns);
+                        row.finish = Some(FinishReason::MaxTurns);
                     } else {
                         row.turns.push(Turn {
                             assistant: text,
@@ -368,33 +367,54 @@ impl<'a, B: Backend> ToolRollout<'a, B> {
                         });
                         calling.push(r);
                     }
-                } else if row.generated >= params.max_new_tokens || row.tokens.len() >= budget {
+                } else if row.generated >= params.max_new_tokens || row.tokens.len() >= row.budget {
                     let text = self.decode_turn(row)?;
-                    let calls = parse_tool_calls(&text);
+                    let calls = if tools_enabled {
+                        parse_tool_calls(&text)
+                    } else {
+                        Vec::new()
+                    };
                     row.turns.push(Turn {
                         assistant: text,
                         tool_calls: not_executed(&calls, "the token budget ran out"),
                     });
-                    row.finish = Some(RolloutFinish::Length);
+                    row.finish = Some(FinishReason::Length);
                 } else {
                     feeds[r].push(token);
                 }
             }
 
-            // Run the calls of every row that asked, all at once.
+            // Run the calls of every row that asked, all of a prompt's at once (its images are
+            // the tools' context).
             let parsed: Vec<_> = calling
                 .iter()
                 .map(|&r| parse_tool_calls(&rows[r].turns.last().expect("just pushed").assistant))
                 .collect();
-            let flat: Vec<_> = parsed.iter().flatten().cloned().collect();
-            let mut executed = execute_calls(self.tools, &flat, &context, timeout).into_iter();
+            let mut executed: Vec<Vec<_>> = (0..calling.len()).map(|_| Vec::new()).collect();
+            for (p, context) in contexts.iter().enumerate() {
+                let of_prompt: Vec<usize> = (0..calling.len())
+                    .filter(|&k| rows[calling[k]].prompt == p)
+                    .collect();
+                if of_prompt.is_empty() {
+                    continue;
+                }
+                let flat: Vec<_> = of_prompt
+                    .iter()
+                    .flat_map(|&k| parsed[k].iter().cloned())
+                    .collect();
+                let mut results = execute_calls(self.tools, &flat, context, timeout).into_iter();
+                for &k in &of_prompt {
+                    executed[k] = results.by_ref().take(parsed[k].len()).collect();
+                }
+            }
             let mut chunk_images: Vec<ProcessedImage> = Vec::new();
-            for (&r, calls) in calling.iter().zip(&parsed) {
+            for (k, &r) in calling.iter().enumerate() {
                 let row = &mut rows[r];
-                let turn_closed = stops.contains(row.tokens.last().expect("a token was picked"));
-                let mut records = Vec::with_capacity(calls.len());
+                let turn_closed =
+                    stops[row.prompt].contains(row.tokens.last().expect("a token was picked"));
+                let mut records = Vec::with_capacity(executed[k].len());
                 let mut images = Vec::new();
-                for call in executed.by_ref().take(calls.len()) {
+                for call in std::mem::take(&mut executed[k]) {
                     let mut record = call.record;
                     record.output = truncate_chars(&record.output, self.config.max_response_chars);
                     for image in &call.images {
@@ -419,9 +439,9 @@ impl<'a, B: Backend> ToolRollout<'a, B> {
                     .encode(&expand_vision_placeholders(&text, &counts, &[])?)?;
                 row.turns.last_mut().expect("just pushed").tool_calls =
                     records.into_iter().map(|(rec, _)| rec).collect();
-                if row.tokens.len() + chunk.len() >= budget {
+                if row.tokens.len() + chunk.len() >= row.budget {
                     // No room for the response and a next turn.
-                    row.finish = Some(RolloutFinish::Length);
+                    row.finish = Some(FinishReason::Length);
                     continue;
                 }
                 feeds[r].push(*row.tokens.last().expect("a token was picked"));
@@ -443,52 +463,44 @@ impl<'a, B: Backend> ToolRollout<'a, B> {
             logits = model.extend(&feeds, visual, &mut cache)?;
         }
 
-        let samples: Vec<RolloutSample> = rows
+        let mut groups: Vec<Vec<Sample>> = vec![Vec::with_capacity(group); prompts.len()];
+        for row in rows {
+            groups[row.prompt].push(Sample {
+                token_ids: row.tokens,
+                response_mask: row.mask,
+                behaviour_logprobs: row.logprobs,
+                images: row.images,
+                turns: row.turns,
+                finish: row.finish.unwrap_or(FinishReason::Length),
+                policy_version: self.policy_version,
+            });
+        }
+        Ok(groups
             .into_iter()
-            .enumerate()
-            .map(|(sample, row)| {
+            .map(|samples| {
                 let mut counts = ToolCallCounts::default();
-                for call in row.turns.iter().flat_map(|t| &t.tool_calls) {
-                    counts.add(call.status);
+                for s in &samples {
+                    counts.merge(&s.tool_calls());
                 }
-                RolloutSample {
-                    sample,
-                    response: row
-                        .turns
-                        .last()
-                        .map(|t| t.assistant.clone())
-                        .unwrap_or_default(),
-                    token_ids: row.tokens,
-                    response_mask: row.mask,
-                    behaviour_logprobs: row.logprobs,
-                    images: row.images,
-                    turns: row.turns,
-                    finish: row.finish.unwrap_or(RolloutFinish::Length),
+                let turns = samples.iter().map(|s| s.turns.len()).sum();
+                tracing::debug!(
+                    group,
+                    turns,
+                    calls = counts.total(),
+                    ok = counts.ok,
+                    malformed = counts.malformed,
+                    unknown = counts.unknown,
+                    failed = counts.failed,
+                    timeout = counts.timeout,
+                    "tool rollout finished"
+                );
+                RolloutGroup {
+                    samples,
                     counts,
+                    turns,
                 }
             })
-            .collect();
-        let mut counts = ToolCallCounts::default();
-        for s in &samples {
-            counts.merge(&s.counts);
-        }
-        let turns = samples.iter().map(|s| s.turns.len()).sum();
-        tracing::info!(
-            group,
-            turns,
-            calls = counts.total(),
-            ok = counts.ok,
-            malformed = counts.malformed,
-            unknown = counts.unknown,
-            failed = counts.failed,
-            timeout = counts.timeout,
-            "tool rollout finished"
-        );
-        Ok(RolloutGroup {
-            samples,
-            counts,
-            turns,
-        })
+            .collect())
     }
 
     /// Whether `token` (the last of `turn`) closes a tool call.

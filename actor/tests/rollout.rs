@@ -9,7 +9,7 @@ use image::RgbImage;
 use temper_actor::response::{ResponsePart, tool_response_text};
 use temper_actor::tools::ToolRegistry;
 use temper_actor::{
-    PickAt, RolloutFinish, SamplingPicker, TokenPicker, ToolLoopConfig, ToolRollout,
+    FinishReason, PickAt, PromptInput, SamplingPicker, TokenPicker, ToolLoopConfig, ToolRollout,
 };
 use temper_model::backend::Cpu;
 use temper_model::chat::{
@@ -188,7 +188,7 @@ fn cached_multi_turn_continuation_equals_a_cache_free_forward() {
     // Sample 0: the zoom response holds one image, 32×24 crop → 2× → 64×48 → grid (1, 6, 8).
     let s0 = &group.samples[0];
     assert_eq!(s0.turns.len(), 2);
-    assert_eq!(s0.finish, RolloutFinish::Stop);
+    assert_eq!(s0.finish, FinishReason::Stop);
     assert_eq!(s0.turns[0].tool_calls[0].status, ToolCallStatus::Ok);
     assert_eq!(
         s0.turns[0].tool_calls[0].name.as_deref(),
@@ -254,7 +254,7 @@ fn cached_multi_turn_continuation_equals_a_cache_free_forward() {
         .unwrap();
     let prompt_images = prompt_batch.images.clone().unwrap();
     let mut checked = 0;
-    for sample in &group.samples {
+    for (index, sample) in group.samples.iter().enumerate() {
         let ids = [s.prompt.input_ids.clone(), sample.token_ids.clone()].concat();
         let mut pixel_rows = vec![prompt_images.pixel_values.clone()];
         let mut grids = prompt_images.grid_thw.clone();
@@ -279,11 +279,8 @@ fn cached_multi_turn_continuation_equals_a_cache_free_forward() {
         let positions: Vec<usize> = (0..sample.token_ids.len())
             .filter(|&i| sample.response_mask[i] == 1)
             .collect();
-        let seen: Vec<&(usize, Vec<f32>, bool)> = picker
-            .seen
-            .iter()
-            .filter(|(r, _, _)| *r == sample.sample)
-            .collect();
+        let seen: Vec<&(usize, Vec<f32>, bool)> =
+            picker.seen.iter().filter(|(r, _, _)| *r == index).collect();
         assert_eq!(seen.len(), positions.len());
         for ((_, cached, forced), &i) in seen.iter().zip(&positions) {
             let at = prompt_len + i - 1;
@@ -295,8 +292,7 @@ fn cached_multi_turn_continuation_equals_a_cache_free_forward() {
                 .fold(0.0f32, f32::max);
             assert!(
                 diff < 1e-4,
-                "sample {} token {i}: max |Δlogit| = {diff}",
-                sample.sample
+                "sample {index} token {i}: max |Δlogit| = {diff}"
             );
             if !forced {
                 assert_eq!(greedy(reference), sample.token_ids[i], "greedy token {i}");
@@ -363,7 +359,7 @@ fn malformed_and_unknown_calls_get_error_responses() {
         "{shown}"
     );
     assert!(shown.contains("no tool named `search`"), "{shown}");
-    assert_eq!(sample.finish, RolloutFinish::Stop);
+    assert_eq!(sample.finish, FinishReason::Stop);
     assert!(sample.images.is_empty());
 }
 
@@ -391,7 +387,7 @@ fn max_turns_is_respected() {
         )
         .unwrap();
     let sample = &group.samples[0];
-    assert_eq!(sample.finish, RolloutFinish::MaxTurns);
+    assert_eq!(sample.finish, FinishReason::MaxTurns);
     assert_eq!(sample.turns.len(), 2);
     assert_eq!(sample.turns[0].tool_calls[0].status, ToolCallStatus::Ok);
     let last = &sample.turns[1].tool_calls[0];
@@ -410,9 +406,13 @@ fn without_tool_calls_the_rollout_samples_like_generate() {
         max_new_tokens: 24,
         stop_token_ids: vec![IM_END],
         seed: 11,
-        // No tool tags, so every sample is one turn; `run` adds the vision pads itself, and
-        // `generate` is given them here.
-        suppress_token_ids: vec![263, 264, 261, 262],
+        // No tool tags, so every sample is one turn; `run` adds the policy's suppressed tokens
+        // itself, and `generate` is given them here.
+        suppress_token_ids: [
+            vec![263, 264],
+            temper_model::policy_suppressed_tokens(&s.processor.special),
+        ]
+        .concat(),
         ..SamplingParams::default()
     };
     let rollout =
@@ -436,7 +436,17 @@ fn without_tool_calls_the_rollout_samples_like_generate() {
         }
         assert_eq!(ours.turns.len(), 1);
         assert!(ours.turns[0].tool_calls.is_empty());
-        let reward = ours.reward_sample("p", Some("4"), 24);
+        let prompt = temper_rewards::RolloutPrompt {
+            id: 0,
+            prepared: s.prompt.clone(),
+            images: vec![s.image.clone()],
+            text: "p".into(),
+            reference: Some("4".into()),
+            metadata: None,
+            seed: 11,
+        };
+        let reward = ours.reward_sample(&prompt, 24);
+        assert_eq!(reward.reference.as_deref(), Some("4"));
         assert_eq!(reward.response_tokens, Some(ours.token_ids.len()));
     }
     assert_eq!(group.counts.total(), 0);
@@ -451,7 +461,7 @@ fn device_picked_rollouts_equal_host_picked_ones() {
         max_new_tokens: 20,
         stop_token_ids: vec![IM_END],
         seed: 5,
-        suppress_token_ids: vec![special.image_pad, special.video_pad],
+        suppress_token_ids: temper_model::policy_suppressed_tokens(special),
         ..SamplingParams::default()
     };
     let rollout =
@@ -463,8 +473,8 @@ fn device_picked_rollouts_equal_host_picked_ones() {
     let on_host = rollout
         .run_with(&s.prompt, image, 4, &params, &mut host)
         .unwrap();
-    for (a, b) in on_device.samples.iter().zip(&on_host.samples) {
-        assert_eq!(a.token_ids, b.token_ids, "sample {}", a.sample);
+    for (i, (a, b)) in on_device.samples.iter().zip(&on_host.samples).enumerate() {
+        assert_eq!(a.token_ids, b.token_ids, "sample {i}");
         assert_eq!(a.turns, b.turns);
         for (x, y) in a.behaviour_logprobs.iter().zip(&b.behaviour_logprobs) {
             assert!((x - y).abs() < 1e-5, "{x} vs {y}");
@@ -473,4 +483,71 @@ fn device_picked_rollouts_equal_host_picked_ones() {
     let distinct: std::collections::HashSet<_> =
         on_device.samples.iter().map(|s| &s.token_ids).collect();
     assert!(distinct.len() > 1, "samples of a group should differ");
+}
+
+#[test]
+fn a_batched_rollout_equals_one_rollout_per_prompt() {
+    let s = setup();
+    // A second prompt of another length: the batch left-pads it.
+    let options = RenderOptions {
+        tools: s.tools.definitions(),
+        ..RenderOptions::generation()
+    };
+    let messages = [Message::new(
+        "user",
+        vec![
+            ContentPart::Image,
+            ContentPart::text("How many squares are there? Count them."),
+        ],
+    )];
+    let second = s
+        .processor
+        .prepare_with(&messages, std::slice::from_ref(&s.image), &[], &options)
+        .unwrap();
+    assert_ne!(second.input_ids.len(), s.prompt.input_ids.len());
+    let params = |seed| SamplingParams {
+        temperature: 1.0,
+        max_new_tokens: 12,
+        stop_token_ids: vec![IM_END],
+        seed,
+        // No tool tags: every sample is one turn.
+        suppress_token_ids: vec![263, 264],
+        ..SamplingParams::default()
+    };
+    let (pa, pb) = (params(3), params(4));
+    let rollout =
+        ToolRollout::new(&s.model, &s.processor, &s.tools, ToolLoopConfig::default()).unwrap();
+    let image = std::slice::from_ref(&s.image);
+    let batched = rollout
+        .run_batch(
+            &[
+                PromptInput {
+                    prompt: &s.prompt,
+                    images: image,
+                    params: &pa,
+                },
+                PromptInput {
+                    prompt: &second,
+                    images: image,
+                    params: &pb,
+                },
+            ],
+            3,
+        )
+        .unwrap();
+    let alone = [
+        rollout.run(&s.prompt, image, 3, &pa).unwrap(),
+        rollout.run(&second, image, 3, &pb).unwrap(),
+    ];
+    assert_eq!(batched.len(), 2);
+    for (p, (ours, theirs)) in batched.iter().zip(&alone).enumerate() {
+        assert_eq!(ours.samples.len(), 3);
+        for (i, (a, b)) in ours.samples.iter().zip(&theirs.samples).enumerate() {
+            assert_eq!(a.token_ids, b.token_ids, "prompt {p} sample {i}");
+            assert_eq!(a.turns, b.turns, "prompt {p} sample {i}");
+            for (x, y) in a.behaviour_logprobs.iter().zip(&b.behaviour_logprobs) {
+                assert!((x - y).abs() < 1e-4, "prompt {p} sample {i}: {x} vs {y}");
+            }
+        }
+    }
 }

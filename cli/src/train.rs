@@ -1,16 +1,25 @@
 //! `temper train`: the single-process trainer (SFT, then RL) on a TOML run config, with
 //! progress bars, `--set` overrides, `--resume`, and Ctrl-C that checkpoints before exiting.
+//!
+//! The binary composes the run: the learner's [`Trainer`] takes its groups from the actor's
+//! [`InProcessSource`] (the tool loop on the trainer's current weights, scored by the config's
+//! reward stack); the learner crate itself never sees the actor.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, bail};
+use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value};
+use temper_actor::tools::ToolRegistry;
+use temper_actor::{InProcessSource, ToolLoopConfig};
 use temper_learner::train::{Observer, Outcome, TrainConfig, Trainer, run_dir};
+use temper_rewards::RewardSet;
 
+use crate::device::{DeviceKind, with_backend};
 use crate::metrics_server;
 
 #[derive(Args)]
@@ -37,6 +46,9 @@ pub struct TrainArgs {
     /// TEMPER_METRICS_TOKEN), e.g. 127.0.0.1:9464.
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<String>,
+    /// Device to train on (the policy, its rollouts and its updates).
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceKind,
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
@@ -76,11 +88,23 @@ pub fn run(args: TrainArgs) -> Result<()> {
     } else {
         Box::new(Bars::default())
     };
-    type B = temper_model::backend::CpuAutodiff;
-    let device = burn::tensor::Device::<B>::default();
-    let trainer = Trainer::<B>::new(config, &run_dir, args.resume, device, stop, observer)
+    let rewards =
+        RewardSet::from_config(&config.reward_set()).context("building the reward stack")?;
+    // The embedded tasks use no tools: the rollout is single-turn sampling.
+    let source = InProcessSource::new(rewards, ToolRegistry::new(), ToolLoopConfig::default());
+    let outcome = with_backend!(args.device, |Inner, device| {
+        let trainer = Trainer::<burn::backend::Autodiff<Inner>>::new(
+            config,
+            &run_dir,
+            args.resume,
+            device,
+            stop,
+            observer,
+        )
         .with_context(|| format!("setting up the run in {}", run_dir.display()))?;
-    match trainer.run()? {
+        run_trainer(trainer.with_source(source))?
+    });
+    match outcome {
         Outcome::Finished(summary) => {
             println!("{}", serde_json::to_string_pretty(&summary)?);
             println!(
@@ -124,6 +148,11 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
         (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
+}
+
+/// Runs the trainer to its outcome (generic over the backend `--device` picked).
+fn run_trainer<B: AutodiffBackend>(trainer: Trainer<B>) -> Result<Outcome> {
+    Ok(trainer.run()?)
 }
 
 /// First Ctrl-C or SIGTERM (what Slurm and Kubernetes send before killing a job): finish the

@@ -97,12 +97,7 @@ fn run(name: &str, config: Qwen3VlConfig, repeats: usize) {
         .collect();
     let special = &processor.special;
     // As the trainer does: vision placeholders are never sampled nor scored.
-    let suppress = vec![
-        special.vision_start,
-        special.vision_end,
-        special.image_pad,
-        special.video_pad,
-    ];
+    let suppress = temper_model::policy_suppressed_tokens(special);
     let params = SamplingParams {
         max_new_tokens: 4,
         stop_token_ids: special.eos_ids().to_vec(),
@@ -117,9 +112,23 @@ fn run(name: &str, config: Qwen3VlConfig, repeats: usize) {
         policy.generate(&batch, group, &per_prompt).unwrap()
     });
     let generations = policy.generate(&batch, group, &per_prompt).unwrap();
+    // As the trainer gets them from its rollout source: one-turn samples, every token trained.
+    let samples: Vec<temper_rewards::rollout::Sample> = generations
+        .iter()
+        .map(|g| temper_rewards::rollout::Sample {
+            token_ids: g.tokens.clone(),
+            response_mask: vec![1; g.tokens.len()],
+            behaviour_logprobs: g.logprobs.clone(),
+            images: Vec::new(),
+            turns: Vec::new(),
+            finish: g.finish,
+            policy_version: 0,
+        })
+        .collect();
     let rows: Vec<_> = generations
         .iter()
-        .map(|g| (&prompts[g.prompt], g.tokens.as_slice()))
+        .zip(&samples)
+        .map(|(g, s)| (&prompts[g.prompt], s))
         .collect();
     let generated: usize = generations.iter().map(|g| g.tokens.len()).sum();
 

@@ -1,6 +1,8 @@
 //! A run stopped after a step and resumed from its checkpoint writes the same metrics, step for
 //! step, as the uninterrupted run (CPU; timing fields excepted), in both stages.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -75,8 +77,11 @@ fn run(
     stop: Arc<AtomicBool>,
 ) -> Outcome {
     let device = Default::default();
-    Trainer::<B>::new(config(), run_dir, resume, device, stop, observer)
+    let config = config();
+    let source = common::in_process_source(&config);
+    Trainer::<B>::new(config, run_dir, resume, device, stop, observer)
         .unwrap()
+        .with_source(source)
         .run()
         .unwrap()
 }

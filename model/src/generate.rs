@@ -14,14 +14,32 @@ use crate::model::{Batch, Qwen3Vl};
 use crate::sampling::{Sampler, SamplingParams};
 use crate::weights::host_f32;
 
-/// Why a sample stopped.
+/// Why a sample stopped: the one finish enum of every generation path (`generate` here, the
+/// actor's tool loop, the learner's rollout samples).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FinishReason {
-    /// Emitted a stop token (kept as the last token).
+    /// Emitted a stop token (kept as the last token) and, in a tool loop, called no tool.
     Stop,
-    /// Reached `max_new_tokens`.
+    /// Reached `max_new_tokens`, a token budget or the model's context.
     Length,
+    /// A tool loop's last allowed turn called tools (`generate` never ends so).
+    MaxTurns,
+}
+
+/// The tokens a policy may never emit, derived from the tokenizer's special tokens: the vision
+/// markers and placeholders. A generated `<|image_pad|>` / `<|video_pad|>` would be re-read as an
+/// image that does not exist, and a stray `<|vision_start|>` / `<|vision_end|>` opens or closes a
+/// visual block that holds none. Sampling, evaluation and the learner's re-scoring all remove
+/// exactly these (the one list; the learner's recomputed log-probs match the behaviour ones only
+/// when both sides suppress the same ids).
+pub fn policy_suppressed_tokens(special: &crate::tokenizer::SpecialTokens) -> Vec<u32> {
+    vec![
+        special.vision_start,
+        special.vision_end,
+        special.image_pad,
+        special.video_pad,
+    ]
 }
 
 /// One generated continuation.

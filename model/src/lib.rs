@@ -41,6 +41,6 @@ pub mod weights;
 pub use cache::KvCache;
 pub use config::Qwen3VlConfig;
 pub use error::{ModelError, Result};
-pub use generate::{FinishReason, Generation};
+pub use generate::{FinishReason, Generation, policy_suppressed_tokens};
 pub use model::{Batch, ForwardOutput, Qwen3Vl, VisualInput};
 pub use sampling::SamplingParams;

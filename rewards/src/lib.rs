@@ -41,6 +41,7 @@ mod raw;
 pub mod registry;
 pub mod remote;
 pub mod reward;
+pub mod rollout;
 pub mod sample;
 pub mod set;
 pub mod text;
@@ -51,5 +52,9 @@ pub use error::{BoxError, Result, RewardError};
 pub use registry::RewardRegistry;
 pub use remote::{RemoteConfig, RemoteReward};
 pub use reward::{BoxFuture, Quarantine, Reward, RewardOutput, SampleScore};
+pub use rollout::{
+    Group, RewardComponent, RolloutError, RolloutPrompt, RolloutRequest, RolloutSource, Rollouts,
+    ToolCallCounts,
+};
 pub use sample::{Message, Sample, ToolCallRecord, ToolCallStatus, Turn};
 pub use set::{RewardMetrics, RewardScores, RewardSet, RewardStats, ScoredBatch, Stat};

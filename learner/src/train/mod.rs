@@ -1,8 +1,9 @@
 //! The training loop of `temper train`: SFT, then RL with grouped sampling, rewards and a
 //! policy-gradient objective, evaluations, metrics, checkpoints and exact resume.
 //!
-//! One process holds the policy (on an autodiff backend), samples from a detached copy of it,
-//! and updates it in place: the embedded default. [`Trainer::run`] is the entry point.
+//! The trainer holds the policy (on an autodiff backend) and updates it in place; its samples
+//! come from a [`RolloutSource`](temper_rewards::RolloutSource) handed the current weights (the
+//! in-process actor in `temper train`). [`Trainer::run`] is the entry point.
 
 pub mod checkpoint;
 pub mod config;
@@ -12,7 +13,6 @@ pub mod metrics_log;
 pub mod observer;
 pub mod plot;
 mod rewarding;
-pub mod rollout;
 pub mod run_dir;
 pub mod sequences;
 pub mod state;
@@ -65,4 +65,13 @@ pub enum TrainError {
     /// The reward stack could not be built.
     #[error("rewards: {0}")]
     Rewards(String),
+    /// The rollout source failed.
+    #[error(transparent)]
+    Rollout(#[from] temper_rewards::RolloutError),
+    /// [`Trainer::run`] was called on a trainer without a rollout source.
+    #[error(
+        "the trainer has no rollout source; give it one with `Trainer::with_source` (temper \
+         train uses the in-process actor)"
+    )]
+    NoRolloutSource,
 }

@@ -1,102 +1,32 @@
-//! The bridge from rollouts to the reward stack: builds [`temper_rewards`] samples, scores them,
-//! keeps quarantined samples out of the advantages, and turns the set's report into metrics.
+//! The rewards of one RL step as the update sees them: the scored [`Group`]s of every
+//! generation round concatenated (prompt-major, `G` samples per group), quarantined samples kept
+//! out of the advantages, and the reward set's report turned into metrics. Scoring itself happens
+//! on the rollout side (the source returns groups already scored).
 
 use serde_json::{Map, Value, json};
-use temper_rewards::{RewardMetrics, RewardSet, RewardSetConfig, Sample};
+use temper_rewards::RewardMetrics;
+use temper_rewards::rollout::Group;
 
-use super::TrainError;
-use super::rollout::Rollout;
 use crate::advantages::AdvantageEstimator;
 use crate::error::Result;
 
-/// The run's reward stack.
-pub struct Scorer {
-    set: RewardSet,
-}
-
-/// Rewards of one step's rollouts.
+/// Rewards of one step's samples.
 #[derive(Default)]
 pub struct StepRewards {
-    /// Weighted total per rollout; `None` = quarantined (left out of the update).
+    /// Weighted total per sample, groups in order; `None` = quarantined (left out of the update).
     pub total: Vec<Option<f64>>,
-    /// Metrics of the set (per-component means, quarantine counts).
+    /// Metrics of the set (per-component means, quarantine counts), over all groups.
     metrics: RewardMetrics,
 }
 
-impl Scorer {
-    /// Builds the stack from the config (built-in kinds only).
-    pub fn new(config: &RewardSetConfig) -> Result<Self, TrainError> {
-        let set = RewardSet::from_config(config).map_err(|e| TrainError::Rewards(e.to_string()))?;
-        Ok(Self { set })
-    }
-
-    /// Scores `rollouts`; `questions[p]` is prompt `p`'s (question, reference answer).
-    pub fn score(
-        &self,
-        rollouts: &[Rollout],
-        questions: &[(&str, &str)],
-        max_new_tokens: usize,
-    ) -> StepRewards {
-        let samples: Vec<Sample> = rollouts
-            .iter()
-            .map(|r| {
-                let (question, answer) = questions[r.prompt];
-                Sample::new(question, r.text.clone())
-                    .with_reference(answer)
-                    .with_tokens(r.tokens.len(), max_new_tokens)
-            })
-            .collect();
-        let mut metrics = RewardMetrics::default();
-        let total = match self.set.score_blocking(&samples) {
-            Ok(scored) => {
-                metrics = scored.metrics.clone();
-                scored
-                    .totals
-                    .iter()
-                    .enumerate()
-                    .map(|(i, total)| match total {
-                        Ok(Some(t)) => Some(*t),
-                        Ok(None) => {
-                            tracing::warn!(sample = i, "no reward applies; left out of the update");
-                            None
-                        }
-                        Err(q) => {
-                            tracing::warn!(sample = i, reason = %q, "sample quarantined");
-                            None
-                        }
-                    })
-                    .collect()
-            }
-            Err(e) => {
-                // The set never fails per sample; this is the runtime itself failing to start.
-                tracing::error!(error = %e, "reward runtime failed; the step's samples are quarantined");
-                vec![None; samples.len()]
-            }
-        };
-        StepRewards { total, metrics }
-    }
-}
-
 impl StepRewards {
-    /// Appends the rewards of another generation round of the same step (its rollouts follow
-    /// this round's, prompt-major).
-    pub fn extend(&mut self, other: StepRewards) {
-        self.total.extend(other.total);
-        self.metrics.merge(&other.metrics);
+    /// Appends the rewards of a group (its samples follow the groups already added).
+    pub fn push(&mut self, group: &Group) {
+        self.total.extend(&group.rewards);
+        self.metrics.merge(&group.metrics);
     }
 
-    /// Whether group `g` (rollouts `g·group .. (g+1)·group`) can teach anything: at least two
-    /// scored samples whose rewards differ. Groups whose rewards are all equal have zero
-    /// advantage under every estimator; DAPO's dynamic sampling drops them.
-    pub fn informative(&self, g: usize, group: usize) -> bool {
-        let scored = self.total[g * group..(g + 1) * group].iter().flatten();
-        let (lo, hi) = scored.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &r| {
-            (lo.min(r), hi.max(r))
-        });
-        hi - lo > 1e-9
-    }
-
-    /// Group advantages over the scored samples of each group (`group` consecutive rollouts per
+    /// Group advantages over the scored samples of each group (`group` consecutive samples per
     /// prompt); quarantined samples get 0 and are not trained on. A group with fewer than two
     /// scored samples has no baseline: all its advantages are 0.
     pub fn advantages(&self, estimator: &AdvantageEstimator, group: usize) -> Result<Vec<f32>> {

@@ -1,16 +1,20 @@
-//! [`ResponseBatch`]: prompts with their responses laid out for one learner forward pass, and the
-//! per-token log-probs of the responses under the policy.
+//! [`ResponseBatch`]: prompts with their rollout samples laid out for one learner forward pass,
+//! and the per-token log-probs of the responses under the policy.
 //!
-//! Every row is `[padding | prompt | response]`, left-padded, so all responses end in the last
-//! column. The response window is the last `R` columns (`R` = the longest response); a row with a
-//! shorter response has prompt tokens at the window's start, which the mask leaves out. Position
-//! ids come from the attention mask, so a token's position is the same as when it was sampled
-//! (prompt left-padded, response appended) and the recomputed log-probs match the behaviour ones.
+//! Every row is `[padding | prompt | sample tokens]`, left-padded, so all samples end in the last
+//! column. The response window is the last `R` columns (`R` = the longest sample); a row with a
+//! shorter sample has prompt tokens at the window's start, which the mask leaves out. Within the
+//! window the mask is the sample's own `response_mask`: tool-response and template tokens (0) are
+//! read by the forward pass but never trained on. A row's images are the prompt's followed by the
+//! sample's tool images, in sequence order, so the vision tower sees what the actor's model saw.
+//! Position ids come from the tokens and image grids (`get_rope_index`), so every token has the
+//! position it was sampled at and the recomputed log-probs match the behaviour ones.
 
 use burn::prelude::*;
 use temper_model::logprobs::{DEFAULT_LOGITS_BUDGET, EntropyGrad, TokenScores};
 use temper_model::processor::{PreparedPrompt, Processor};
 use temper_model::{Batch, Qwen3Vl};
+use temper_rewards::rollout::Sample;
 
 use crate::error::{LearnerError, Result};
 
@@ -20,33 +24,55 @@ pub struct ResponseBatch<B: Backend> {
     pub batch: Batch<B>,
     /// `R`: columns of the response window.
     pub window: usize,
-    /// Response length of each row.
+    /// Sample length (tokens after the prompt) of each row.
     pub lengths: Vec<usize>,
+    /// `[rows, R]` row-major: 1 at trained tokens, 0 elsewhere.
+    mask: Vec<f32>,
     /// `[rows, R]` response ids (prompt ids where the row's response is shorter).
     targets: Tensor<B, 2, Int>,
 }
 
 impl<B: Backend> ResponseBatch<B> {
-    /// Lays out `rows` of `(prompt, response ids)`.
+    /// Lays out `rows` of `(prompt, sample)`.
     pub fn new(
         processor: &Processor,
-        rows: &[(&PreparedPrompt, &[u32])],
+        rows: &[(&PreparedPrompt, &Sample)],
         device: &B::Device,
     ) -> Result<Self> {
         let model_error = |e: temper_model::ModelError| LearnerError::input("batch", e.to_string());
         if rows.is_empty() {
             return Err(LearnerError::input("batch", "no rows"));
         }
+        for (i, (_, sample)) in rows.iter().enumerate() {
+            let n = sample.token_ids.len();
+            if sample.response_mask.len() != n || sample.behaviour_logprobs.len() != n {
+                return Err(LearnerError::input(
+                    "batch",
+                    format!(
+                        "row {i}: {n} tokens but {} mask entries and {} behaviour log-probs; a                          sample carries one of each per token",
+                        sample.response_mask.len(),
+                        sample.behaviour_logprobs.len()
+                    ),
+                ));
+            }
+        }
         let joined: Vec<PreparedPrompt> = rows
             .iter()
-            .map(|(prompt, response)| PreparedPrompt {
-                input_ids: [prompt.input_ids.as_slice(), response].concat(),
-                images: prompt.images.clone(),
+            .map(|(prompt, sample)| PreparedPrompt {
+                input_ids: [prompt.input_ids.as_slice(), &sample.token_ids].concat(),
+                images: [prompt.images.as_slice(), &sample.images].concat(),
                 videos: prompt.videos.clone(),
             })
             .collect();
-        let lengths: Vec<usize> = rows.iter().map(|(_, r)| r.len()).collect();
+        let lengths: Vec<usize> = rows.iter().map(|(_, s)| s.token_ids.len()).collect();
         let window = lengths.iter().copied().max().unwrap_or(0).max(1);
+        let mask: Vec<f32> = rows
+            .iter()
+            .flat_map(|(_, s)| {
+                std::iter::repeat_n(0.0, window - s.token_ids.len())
+                    .chain(s.response_mask.iter().map(|&m| f32::from(m == 1)))
+            })
+            .collect();
         let shortest_prompt = rows
             .iter()
             .map(|(p, _)| p.input_ids.len())
@@ -67,6 +93,7 @@ impl<B: Backend> ResponseBatch<B> {
             batch,
             window,
             lengths,
+            mask,
             targets,
         })
     }
@@ -76,14 +103,21 @@ impl<B: Backend> ResponseBatch<B> {
         self.lengths.len()
     }
 
-    /// `[rows, R]`: 1 at response tokens, 0 elsewhere.
+    /// `[rows, R]`: 1 at the tokens the policy generated (each sample's `response_mask`), 0 at
+    /// tool-response tokens, prompt tokens and padding.
     pub fn mask(&self, device: &B::Device) -> Tensor<B, 2> {
-        let values: Vec<f32> = self
-            .lengths
-            .iter()
-            .flat_map(|&n| (0..self.window).map(move |k| f32::from(k + n >= self.window)))
-            .collect();
-        Tensor::from_data(TensorData::new(values, [self.rows(), self.window]), device)
+        Tensor::from_data(
+            TensorData::new(self.mask.clone(), [self.rows(), self.window]),
+            device,
+        )
+    }
+
+    /// Trained tokens (mask 1) of each row.
+    pub fn trained_tokens(&self) -> Vec<usize> {
+        self.mask
+            .chunks(self.window)
+            .map(|row| row.iter().filter(|&&m| m > 0.0).count())
+            .collect()
     }
 
     /// `[rows, R]`: per-response-token `values[row]` right-aligned in the window, `fill` elsewhere.

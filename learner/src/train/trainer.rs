@@ -1,9 +1,13 @@
 //! [`Trainer`]: evaluation → SFT → evaluation → RL (with periodic evaluations) → final
 //! evaluation, one step at a time, writing metrics, checkpoints, a summary and a plot.
 //!
+//! Samples come from a [`RolloutSource`] (the in-process actor in `temper train`, a scripted one in
+//! tests, a remote one in a cluster): the trainer hands it its current weights and the prompts,
+//! and gets scored groups back.
+//!
 //! Determinism: the model is initialised from the seed, SFT and RL read examples at cursors kept
-//! in the trainer state, and every RL step samples from streams derived from (seed, step); so a
-//! run resumed from a checkpoint repeats exactly what the uninterrupted run did.
+//! in the trainer state, and every RL step samples from streams derived from (seed, step, round,
+//! prompt); so a run resumed from a checkpoint repeats exactly what the uninterrupted run did.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,7 +23,10 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use temper_model::chat::{ContentPart, Message};
 use temper_model::processor::{PreparedPrompt, Processor};
-use temper_model::{Qwen3Vl, SamplingParams};
+use temper_model::{FinishReason, Qwen3Vl, SamplingParams, policy_suppressed_tokens};
+use temper_rewards::rollout::{
+    Group, RolloutPrompt, RolloutRequest, RolloutSource, Rollouts, Sample,
+};
 
 use super::TrainError;
 use super::checkpoint;
@@ -27,8 +34,7 @@ use super::config::{OptimConfig, Precision, RlConfig, TaskConfig, TrainConfig};
 use super::metrics_log::MetricsLog;
 use super::observer::Observer;
 use super::plot;
-use super::rewarding::{Scorer, StepRewards};
-use super::rollout::{self, Rollout};
+use super::rewarding::StepRewards;
 use super::run_dir::RunDir;
 use super::sequences::ResponseBatch;
 use super::state::{Stage, TrainerState};
@@ -86,9 +92,10 @@ pub struct Trainer<B: AutodiffBackend> {
     model: Qwen3Vl<B>,
     optimizer: AdamW<B::InnerBackend>,
     state: TrainerState,
-    scorer: Scorer,
-    /// Tokens the policy may not emit: the vision placeholders, which a response cannot hold
-    /// without being re-read as an image (sampling and the learner's scoring both remove them).
+    /// Where groups come from (set with [`Trainer::with_source`]).
+    source: Option<Box<dyn RolloutSource<B::InnerBackend>>>,
+    /// Tokens the policy may not emit ([`policy_suppressed_tokens`]): sampling and the learner's
+    /// scoring both remove them.
     suppressed: Vec<u32>,
     log: MetricsLog,
     stop: Arc<AtomicBool>,
@@ -101,16 +108,16 @@ pub struct Trainer<B: AutodiffBackend> {
 
 /// One example turned into a prompt.
 struct Prompt {
-    prepared: PreparedPrompt,
+    rollout: RolloutPrompt,
     example: ShapesExample,
 }
 
-/// One RL step's sampled groups: every round's prompts, rollouts (prompt-major, `G` per
-/// prompt) and rewards, and the groups the update trains on.
+/// One RL step's sampled groups: every round's prompts and scored groups (one per prompt, in
+/// order), their rewards, and the groups the update trains on.
 #[derive(Default)]
 struct Sampled {
     prompts: Vec<Prompt>,
-    rollouts: Vec<Rollout>,
+    groups: Vec<Group>,
     rewards: StepRewards,
     /// Indexes of the groups (= prompts) to train on, in sampling order.
     kept_groups: Vec<usize>,
@@ -136,7 +143,6 @@ impl<B: AutodiffBackend> Trainer<B> {
         };
         let TaskConfig::Shapes(task) = config.task.clone();
         config.validate()?;
-        let scorer = Scorer::new(&config.reward_set())?;
         let run = RunDir::open(run_dir, &config, resume)?;
         let resume_from = run.resume().cloned();
 
@@ -180,13 +186,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             .map_err(io(&run_dir.join("config.toml")))?;
         let log_path = run_dir.join("metrics.jsonl");
         let log = MetricsLog::open(&log_path, state.metrics_lines).map_err(io(&log_path))?;
-        let special = &processor.special;
-        let suppressed = vec![
-            special.vision_start,
-            special.vision_end,
-            special.image_pad,
-            special.video_pad,
-        ];
+        let suppressed = policy_suppressed_tokens(&processor.special);
         Ok(Self {
             wall_before: state.wall_seconds,
             suppressed,
@@ -198,7 +198,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             model,
             optimizer,
             state,
-            scorer,
+            source: None,
             log,
             stop,
             observer,
@@ -207,9 +207,59 @@ impl<B: AutodiffBackend> Trainer<B> {
         })
     }
 
+    /// Takes groups from `source` (required before [`run`](Self::run): evaluation and RL
+    /// sample through it). `temper train` passes the in-process actor.
+    pub fn with_source(mut self, source: impl RolloutSource<B::InnerBackend> + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
     /// Where the run stands.
     pub fn state(&self) -> &TrainerState {
         &self.state
+    }
+
+    /// The processor the run's prompts are prepared with (and samples are scored under).
+    pub fn processor(&self) -> &Processor {
+        &self.processor
+    }
+
+    /// Asks the source for `prompts`' groups with the current policy.
+    fn rollouts(
+        &mut self,
+        policy: &Qwen3Vl<B::InnerBackend>,
+        prompts: &[RolloutPrompt],
+        group_size: usize,
+        params: SamplingParams,
+    ) -> Result<Rollouts, TrainError> {
+        let source = self.source.as_mut().ok_or(TrainError::NoRolloutSource)?;
+        let request = RolloutRequest {
+            prompts,
+            group_size,
+            params,
+            policy_version: self.state.policy_version,
+        };
+        let rollouts = source.next_groups(policy, &self.processor, &request)?;
+        if rollouts.groups.len() != prompts.len()
+            || rollouts
+                .groups
+                .iter()
+                .any(|g| g.samples.len() != group_size)
+        {
+            return Err(TrainError::Rollout(temper_rewards::RolloutError::new(
+                format!(
+                    "the source returned {} groups of sizes {:?} for {} prompts of group size                  {group_size}; a source returns one full group per prompt",
+                    rollouts.groups.len(),
+                    rollouts
+                        .groups
+                        .iter()
+                        .map(|g| g.samples.len())
+                        .collect::<Vec<_>>(),
+                    prompts.len()
+                ),
+            )));
+        }
+        Ok(rollouts)
     }
 
     /// Runs to the end, or until the stop flag is raised (then checkpoints and returns).
@@ -346,7 +396,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         }
     }
 
-    fn prompt(&self, split: Split, index: u64) -> Result<Prompt, TrainError> {
+    fn prompt(&self, split: Split, index: u64, seed: u64) -> Result<Prompt, TrainError> {
         let example = self.task.example(self.config.seed, split, index);
         let messages = [Message::new(
             "user",
@@ -359,7 +409,16 @@ impl<B: AutodiffBackend> Trainer<B> {
             .processor
             .prepare(&messages, std::slice::from_ref(&example.image), &[])
             .map_err(|e| TrainError::Model(e.to_string()))?;
-        Ok(Prompt { prepared, example })
+        let rollout = RolloutPrompt {
+            id: index,
+            prepared,
+            images: vec![example.image.clone()],
+            text: example.question.clone(),
+            reference: Some(example.answer.clone()),
+            metadata: None,
+            seed,
+        };
+        Ok(Prompt { rollout, example })
     }
 
     /// Greedy answers on the held-out split; records and returns the accuracy.
@@ -378,22 +437,17 @@ impl<B: AutodiffBackend> Trainer<B> {
         let mut start = 0usize;
         while start < eval.examples {
             let end = (start + eval.batch_size).min(eval.examples);
+            // Greedy: the seeds draw nothing.
             let prompts = (start..end)
-                .map(|i| self.prompt(Split::Eval, i as u64))
+                .map(|i| self.prompt(Split::Eval, i as u64, 0))
                 .collect::<Result<Vec<_>, _>>()?;
-            let prepared: Vec<PreparedPrompt> =
-                prompts.iter().map(|p| p.prepared.clone()).collect();
-            let rollouts = rollout::sample(
-                &policy,
-                &self.processor,
-                &prepared,
-                1,
-                &params,
-                &self.device,
-            )?;
+            let requested: Vec<RolloutPrompt> = prompts.iter().map(|p| p.rollout.clone()).collect();
+            let rollouts = self.rollouts(&policy, &requested, 1, params.clone())?;
             correct += rollouts
+                .groups
                 .iter()
-                .filter(|r| answers(&r.text, &prompts[r.prompt].example.answer))
+                .zip(&prompts)
+                .filter(|(g, p)| answers(g.samples[0].response(), &p.example.answer))
                 .count();
             let mut note = Map::new();
             note.insert("done".into(), json!(end));
@@ -433,10 +487,12 @@ impl<B: AutodiffBackend> Trainer<B> {
         let sft = self.config.sft.clone();
         let cursor = self.state.sft_cursor;
         let prompts = (0..sft.batch_size as u64)
-            .map(|i| self.prompt(Split::Train, cursor + i))
+            .map(|i| self.prompt(Split::Train, cursor + i, 0))
             .collect::<Result<Vec<_>, _>>()?;
         let im_end = self.processor.special.im_end;
-        let responses: Vec<Vec<u32>> = prompts
+        // The reference answer (and the end-of-turn token) as a sample every token of which is
+        // trained on.
+        let responses: Vec<Sample> = prompts
             .iter()
             .map(|p| {
                 let mut ids = self
@@ -445,15 +501,23 @@ impl<B: AutodiffBackend> Trainer<B> {
                     .encode(&p.example.answer)
                     .map_err(|e| TrainError::Model(e.to_string()))?;
                 ids.push(im_end);
-                Ok(ids)
+                Ok(Sample {
+                    response_mask: vec![1; ids.len()],
+                    behaviour_logprobs: vec![0.0; ids.len()],
+                    token_ids: ids,
+                    images: Vec::new(),
+                    turns: Vec::new(),
+                    finish: FinishReason::Stop,
+                    policy_version: self.state.policy_version,
+                })
             })
             .collect::<Result<_, TrainError>>()?;
-        let rows: Vec<(&PreparedPrompt, &[u32])> = prompts
+        let rows: Vec<(&PreparedPrompt, &Sample)> = prompts
             .iter()
             .zip(&responses)
-            .map(|(p, r)| (&p.prepared, r.as_slice()))
+            .map(|(p, r)| (&p.rollout.prepared, r))
             .collect();
-        let total_tokens: usize = responses.iter().map(Vec::len).sum();
+        let total_tokens: usize = responses.iter().map(|r| r.token_ids.len()).sum();
         let micro = micro_rows(sft.micro_batch_rows, rows.len());
 
         let mut accumulator = GradientsAccumulator::<Qwen3Vl<B>>::new();
@@ -527,7 +591,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         // within each prompt's group; with dynamic sampling, in rounds until enough groups teach.
         let Sampled {
             prompts,
-            rollouts,
+            groups,
             rewards,
             kept_groups,
             rounds,
@@ -546,6 +610,12 @@ impl<B: AutodiffBackend> Trainer<B> {
             .flat_map(|&g| g * rl.group_size..(g + 1) * rl.group_size)
             .filter(|&i| rewards.total[i].is_some())
             .collect();
+        // Sample `i` of the step (prompt-major) is sample `i % G` of group `i / G`.
+        let rows: Vec<(&PreparedPrompt, &Sample)> = groups
+            .iter()
+            .zip(&prompts)
+            .flat_map(|(g, p)| g.samples.iter().map(move |s| (&p.rollout.prepared, s)))
+            .collect();
         let updates_per_step = rl.epochs * rl.mini_batches;
         let mut stats = UpdateStats::default();
         let mut sequence_tokens = 0usize;
@@ -555,14 +625,8 @@ impl<B: AutodiffBackend> Trainer<B> {
                     continue;
                 }
                 let measure_mismatch = epoch == 0 && stats.updates == 0;
-                let (grads, tokens) = self.policy_gradient(
-                    &rollouts,
-                    &prompts,
-                    &advantages,
-                    mini,
-                    measure_mismatch,
-                    &mut stats,
-                )?;
+                let (grads, tokens) =
+                    self.policy_gradient(&rows, &advantages, mini, measure_mismatch, &mut stats)?;
                 sequence_tokens += tokens;
                 let (grad_norm, lr) =
                     self.apply_update(grads, &rl.optim, rl.steps * updates_per_step);
@@ -576,41 +640,45 @@ impl<B: AutodiffBackend> Trainer<B> {
         self.state.step += 1;
 
         let seconds = started.elapsed().as_secs_f64();
-        let generated: usize = rollouts.iter().map(|r| r.tokens.len()).sum();
-        let correct = rollouts
+        let samples = rows.len();
+        let generated: usize = rows.iter().map(|(_, s)| s.generated_tokens()).sum();
+        let correct = groups
             .iter()
-            .filter(|r| answers(&r.text, &prompts[r.prompt].example.answer))
+            .zip(&prompts)
+            .flat_map(|(g, p)| g.samples.iter().map(move |s| (s, p)))
+            .filter(|(s, p)| answers(s.response(), &p.example.answer))
             .count();
         let mut record = self.step_record("rl");
         rewards.write_metrics(&mut record);
         record.insert(
             "train_accuracy".into(),
-            json!(correct as f64 / rollouts.len() as f64),
+            json!(correct as f64 / samples as f64),
         );
         write_advantage_stats(&mut record, &advantages, &trained);
         if rl.dynamic_sampling.is_some() {
-            let groups = prompts.len();
             record.insert("dynamic_sampling/rounds".into(), json!(rounds));
             record.insert(
                 "dynamic_sampling/kept_groups".into(),
                 json!(kept_groups.len()),
             );
-            let informative = (0..groups)
-                .filter(|&g| rewards.informative(g, rl.group_size))
-                .count();
+            let informative = groups.iter().filter(|g| g.informative()).count();
             record.insert(
                 "dynamic_sampling/informative_fraction".into(),
-                json!(informative as f64 / groups as f64),
+                json!(informative as f64 / groups.len() as f64),
             );
         }
         stats.write(&mut record, &rl.loss);
         record.insert(
             "response_length_mean".into(),
-            json!(generated as f64 / rollouts.len() as f64),
+            json!(generated as f64 / samples as f64),
         );
+        let stopped = rows
+            .iter()
+            .filter(|(_, s)| s.finish == FinishReason::Stop)
+            .count();
         record.insert(
             "stopped_fraction".into(),
-            json!(rollouts.iter().filter(|r| r.stopped).count() as f64 / rollouts.len() as f64),
+            json!(stopped as f64 / samples as f64),
         );
         record.insert("seconds".into(), json!(seconds));
         record.insert(
@@ -645,57 +713,39 @@ impl<B: AutodiffBackend> Trainer<B> {
         let policy = self.inference_policy();
         while sampled.rounds < max_rounds && sampled.kept_groups.len() < per_round {
             let round = sampled.rounds;
-            let generation_started = Instant::now();
             let cursor = self.state.rl_cursor + (round * per_round) as u64;
+            // Round 0 draws what a run without dynamic sampling draws; each prompt draws from its
+            // own streams (seed + prompt index).
+            let round_seed = self
+                .state
+                .sampling_seed(self.state.step)
+                .wrapping_add((round as u64) << 44);
             let prompts = (0..per_round as u64)
-                .map(|i| self.prompt(Split::Train, cursor + i))
+                .map(|i| self.prompt(Split::Train, cursor + i, round_seed.wrapping_add(i << 20)))
                 .collect::<Result<Vec<_>, _>>()?;
-            let prepared: Vec<PreparedPrompt> =
-                prompts.iter().map(|p| p.prepared.clone()).collect();
             let params = SamplingParams {
                 temperature: rl.temperature,
                 top_p: rl.top_p,
                 top_k: rl.top_k,
                 max_new_tokens: rl.max_new_tokens,
                 stop_token_ids: self.processor.special.eos_ids().to_vec(),
-                // Round 0 draws what a run without dynamic sampling draws.
-                seed: self
-                    .state
-                    .sampling_seed(self.state.step)
-                    .wrapping_add((round as u64) << 44),
+                seed: round_seed,
                 suppress_token_ids: self.suppressed.clone(),
             };
-            let mut rollouts = rollout::sample(
-                &policy,
-                &self.processor,
-                &prepared,
-                rl.group_size,
-                &params,
-                &self.device,
-            )?;
-            sampled.generation_seconds += generation_started.elapsed().as_secs_f64();
+            let requested: Vec<RolloutPrompt> = prompts.iter().map(|p| p.rollout.clone()).collect();
+            let rollouts = self.rollouts(&policy, &requested, rl.group_size, params)?;
+            sampled.generation_seconds += rollouts.generation_seconds;
+            sampled.scoring_seconds += rollouts.scoring_seconds;
 
-            let scoring_started = Instant::now();
-            let questions: Vec<(&str, &str)> = prompts
-                .iter()
-                .map(|p| (p.example.question.as_str(), p.example.answer.as_str()))
-                .collect();
-            let rewards = self.scorer.score(&rollouts, &questions, rl.max_new_tokens);
-            sampled.scoring_seconds += scoring_started.elapsed().as_secs_f64();
-
-            let first_group = sampled.prompts.len();
-            for g in 0..per_round {
-                let keep = !filter || rewards.informative(g, rl.group_size);
+            for group in rollouts.groups {
+                let keep = !filter || group.informative();
                 if keep && sampled.kept_groups.len() < per_round {
-                    sampled.kept_groups.push(first_group + g);
+                    sampled.kept_groups.push(sampled.groups.len());
                 }
-            }
-            for r in &mut rollouts {
-                r.prompt += first_group;
+                sampled.rewards.push(&group);
+                sampled.groups.push(group);
             }
             sampled.prompts.extend(prompts);
-            sampled.rollouts.extend(rollouts);
-            sampled.rewards.extend(rewards);
             sampled.rounds += 1;
         }
         Ok(sampled)
@@ -704,9 +754,8 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// Accumulated policy gradient of one mini-batch (`rows`), micro-batch by micro-batch;
     /// returns the gradients and the tokens processed.
     fn policy_gradient(
-        &mut self,
-        rollouts: &[Rollout],
-        prompts: &[Prompt],
+        &self,
+        samples: &[(&PreparedPrompt, &Sample)],
         advantages: &[f32],
         rows: &[usize],
         measure_mismatch: bool,
@@ -719,7 +768,9 @@ impl<B: AutodiffBackend> Trainer<B> {
         // Each micro-batch's loss is weighted by its share of what the objective averages over.
         let share = |chunk: &[usize]| -> f64 {
             let count = |set: &[usize], f: &dyn Fn(usize) -> usize| -> usize {
-                set.iter().map(|&i| f(rollouts[i].tokens.len())).sum()
+                set.iter()
+                    .map(|&i| f(samples[i].1.generated_tokens()))
+                    .sum()
             };
             match aggregation {
                 Aggregation::SeqMeanTokenMean => {
@@ -735,13 +786,8 @@ impl<B: AutodiffBackend> Trainer<B> {
         let mut accumulator = GradientsAccumulator::<Qwen3Vl<B>>::new();
         let mut tokens = 0usize;
         for chunk in rows.chunks(micro) {
-            let pairs: Vec<(&PreparedPrompt, &[u32])> = chunk
-                .iter()
-                .map(|&i| {
-                    let r = &rollouts[i];
-                    (&prompts[r.prompt].prepared, r.tokens.as_slice())
-                })
-                .collect();
+            let pairs: Vec<(&PreparedPrompt, &Sample)> =
+                chunk.iter().map(|&i| samples[i]).collect();
             let batch = ResponseBatch::<B>::new(&self.processor, &pairs, &self.device)?;
             tokens += batch.rows() * batch.batch.seq_len();
             let compute = self.compute_model();
@@ -749,14 +795,11 @@ impl<B: AutodiffBackend> Trainer<B> {
             let mask = batch.mask(&self.device);
             let behaviour: Vec<&[f32]> = chunk
                 .iter()
-                .map(|&i| rollouts[i].logprobs.as_slice())
+                .map(|&i| samples[i].1.behaviour_logprobs.as_slice())
                 .collect();
             let old_logprobs = batch.align(&behaviour, 0.0, &self.device);
             stats.entropy_sum += masked_sum(scores.entropy.clone(), mask.clone());
-            stats.entropy_tokens += chunk
-                .iter()
-                .map(|&i| rollouts[i].tokens.len())
-                .sum::<usize>();
+            stats.entropy_tokens += batch.trained_tokens().iter().sum::<usize>();
             if measure_mismatch {
                 stats.record_mismatch(
                     scores.logprobs.clone().detach(),

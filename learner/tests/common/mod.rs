@@ -152,9 +152,23 @@ pub fn assert_close(what: &str, actual: &[f64], expected: &[f64], rel: f64, abs:
     }
 }
 
+/// The rollout source `temper train` composes: the actor's tool loop (no tools) on the trainer's
+/// weights, scored by `config`'s reward stack.
+pub fn in_process_source(
+    config: &temper_learner::train::TrainConfig,
+) -> temper_actor::InProcessSource {
+    let rewards = temper_rewards::RewardSet::from_config(&config.reward_set()).unwrap();
+    temper_actor::InProcessSource::new(
+        rewards,
+        temper_actor::tools::ToolRegistry::new(),
+        temper_actor::ToolLoopConfig::default(),
+    )
+}
+
 /// Runs `temper_learner::train::Trainer` on the CPU to the end of `config`, in `run_dir`.
 pub fn train_to_end(config: temper_learner::train::TrainConfig, run_dir: &std::path::Path) {
     use temper_learner::train::{Outcome, Silent, Trainer};
+    let source = in_process_source(&config);
     let outcome = Trainer::<temper_model::backend::CpuAutodiff>::new(
         config,
         run_dir,
@@ -164,6 +178,7 @@ pub fn train_to_end(config: temper_learner::train::TrainConfig, run_dir: &std::p
         Box::new(Silent),
     )
     .unwrap()
+    .with_source(source)
     .run()
     .unwrap();
     assert!(matches!(outcome, Outcome::Finished(_)));

@@ -1,0 +1,255 @@
+//! The trainer consumes groups through `RolloutSource`: one RL step on groups from a scripted
+//! source (no model sampling: fixed answers, behaviour log-probs scored under the handed-over
+//! policy, rewards from the run's reward stack), and one on the in-process actor.
+
+mod common;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use temper_learner::train::sequences::ResponseBatch;
+use temper_learner::train::{Outcome, Silent, TrainConfig, Trainer};
+use temper_model::backend::{Cpu, CpuAutodiff};
+use temper_model::processor::Processor;
+use temper_model::{FinishReason, Qwen3Vl, policy_suppressed_tokens};
+use temper_rewards::rollout::{Group, Sample};
+use temper_rewards::{RewardSet, RolloutError, RolloutRequest, RolloutSource, Rollouts, Turn};
+
+const SHORT: [&str; 8] = [
+    "sft.steps=0",
+    "rl.steps=1",
+    "rl.prompts_per_step=2",
+    "rl.group_size=4",
+    "rl.eval_every=0",
+    "eval.examples=4",
+    "eval.batch_size=4",
+    "rl.optim.warmup_steps=0",
+];
+
+fn config() -> TrainConfig {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/tiny.toml");
+    let overrides: Vec<String> = SHORT.iter().map(|s| s.to_string()).collect();
+    TrainConfig::load(&path, &overrides).unwrap()
+}
+
+/// What the scripted source was asked.
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    group_size: usize,
+    policy_version: u64,
+    prompt_ids: Vec<u64>,
+}
+
+/// Answers every prompt with the reference (sample 0, and every evaluation sample) or a wrong
+/// digit (the other samples), scored by the run's reward stack.
+struct Scripted {
+    rewards: RewardSet,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl RolloutSource<Cpu> for Scripted {
+    fn next_groups(
+        &mut self,
+        policy: &Qwen3Vl<Cpu>,
+        processor: &Processor,
+        request: &RolloutRequest<'_>,
+    ) -> Result<Rollouts, RolloutError> {
+        self.seen.lock().unwrap().push(Seen {
+            group_size: request.group_size,
+            policy_version: request.policy_version,
+            prompt_ids: request.prompts.iter().map(|p| p.id).collect(),
+        });
+        let device = Default::default();
+        let suppressed = policy_suppressed_tokens(&processor.special);
+        let mut groups = Vec::new();
+        for prompt in request.prompts {
+            let reference = prompt
+                .reference
+                .clone()
+                .expect("shapes prompts have answers");
+            let mut samples: Vec<Sample> = (0..request.group_size)
+                .map(|i| {
+                    // Shapes answers are 0..=4: 9 is always wrong.
+                    let text = if i == 0 {
+                        reference.clone()
+                    } else {
+                        "9".into()
+                    };
+                    let mut ids = processor.tokenizer.encode(&text).unwrap();
+                    ids.push(processor.special.im_end);
+                    Sample {
+                        response_mask: vec![1; ids.len()],
+                        behaviour_logprobs: vec![0.0; ids.len()],
+                        token_ids: ids,
+                        images: Vec::new(),
+                        turns: vec![Turn {
+                            assistant: text,
+                            tool_calls: Vec::new(),
+                        }],
+                        finish: FinishReason::Stop,
+                        policy_version: request.policy_version,
+                    }
+                })
+                .collect();
+            // The behaviour log-probs a sampler on these weights would have recorded.
+            let rows: Vec<_> = samples.iter().map(|s| (&prompt.prepared, s)).collect();
+            let batch =
+                ResponseBatch::<Cpu>::new(processor, &rows, &device).map_err(RolloutError::new)?;
+            let scores = batch
+                .scores(policy, request.params.temperature, &suppressed)
+                .map_err(RolloutError::new)?;
+            let values: Vec<f32> = scores.logprobs.into_data().iter::<f32>().collect();
+            for (row, sample) in samples.iter_mut().enumerate() {
+                let n = sample.token_ids.len();
+                let end = (row + 1) * batch.window;
+                sample.behaviour_logprobs = values[end - n..end].to_vec();
+            }
+            let reward_samples: Vec<_> = samples
+                .iter()
+                .map(|s| s.reward_sample(prompt, request.params.max_new_tokens))
+                .collect();
+            let scored = self
+                .rewards
+                .score_blocking(&reward_samples)
+                .map_err(RolloutError::new)?;
+            groups.push(Group::scored(prompt.id, samples, scored));
+        }
+        Ok(Rollouts {
+            groups,
+            generation_seconds: 0.0,
+            scoring_seconds: 0.0,
+        })
+    }
+}
+
+fn records_of(run_dir: &Path, stage: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    common::metrics_records(run_dir)
+        .into_iter()
+        .filter(|r| r["stage"] == stage)
+        .collect()
+}
+
+#[test]
+fn one_rl_step_trains_on_groups_from_a_scripted_source() {
+    let config = config();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let source = Scripted {
+        rewards: RewardSet::from_config(&config.reward_set()).unwrap(),
+        seen: seen.clone(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let outcome = Trainer::<CpuAutodiff>::new(
+        config,
+        dir.path(),
+        false,
+        Default::default(),
+        Arc::default(),
+        Box::new(Silent),
+    )
+    .unwrap()
+    .with_source(source)
+    .run()
+    .unwrap();
+    let Outcome::Finished(summary) = outcome else {
+        panic!("the run finishes");
+    };
+    // Every evaluation answer is the reference: accuracy comes from the source's groups.
+    assert_eq!(summary.eval_accuracy_initial, 1.0);
+    assert_eq!(summary.eval_accuracy_final, 1.0);
+
+    let rl = records_of(dir.path(), "rl");
+    assert_eq!(rl.len(), 1);
+    let step = &rl[0];
+    let f = |key: &str| {
+        step[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key}: {step:?}"))
+    };
+    // One right answer in four per group.
+    assert_eq!(f("reward_mean"), 0.25);
+    assert_eq!(f("train_accuracy"), 0.25);
+    assert!(f("loss").is_finite());
+    assert!(f("grad_norm") > 0.0);
+    // The learner scores the tokens the source returned where the source scored them.
+    assert!(
+        f("logprob_mismatch_mean") < 1e-5,
+        "{}",
+        f("logprob_mismatch_mean")
+    );
+    let version = step["policy_version"].as_u64().unwrap();
+    assert!(version >= 1);
+
+    // initial eval, after-SFT eval, one RL round, final eval: in order, on the right weights.
+    let mut seen = seen.lock().unwrap().clone();
+    let eval_ids: Vec<u64> = (0..4).collect();
+    // RL reads the training stream from its cursor: two consecutive prompts.
+    let rl_ids = seen[2].prompt_ids.clone();
+    assert_eq!(rl_ids.len(), 2);
+    assert_eq!(rl_ids[1], rl_ids[0] + 1);
+    seen[2].prompt_ids = vec![0, 1];
+    assert_eq!(
+        seen,
+        vec![
+            Seen {
+                group_size: 1,
+                policy_version: 0,
+                prompt_ids: eval_ids.clone(),
+            },
+            Seen {
+                group_size: 1,
+                policy_version: 0,
+                prompt_ids: eval_ids.clone(),
+            },
+            Seen {
+                group_size: 4,
+                policy_version: 0,
+                prompt_ids: vec![0, 1],
+            },
+            Seen {
+                group_size: 1,
+                policy_version: version,
+                prompt_ids: eval_ids,
+            },
+        ]
+    );
+}
+
+#[test]
+fn one_rl_step_trains_on_groups_from_the_in_process_actor() {
+    // Without dynamic sampling every group is trained on (a random policy's groups may all
+    // score 0), so the step always updates and measures the mismatch.
+    let dir = tempfile::tempdir().unwrap();
+    let tiny =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/tiny.toml"))
+            .unwrap();
+    let without: String = tiny
+        .lines()
+        .filter(|l| !l.starts_with("dynamic_sampling"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(without.len(), tiny.len(), "tiny.toml sets dynamic_sampling");
+    let path = dir.path().join("tiny.toml");
+    std::fs::write(&path, without).unwrap();
+    let overrides: Vec<String> = SHORT.iter().map(|s| s.to_string()).collect();
+    let config = TrainConfig::load(&path, &overrides).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    common::train_to_end(config, dir.path());
+    let rl = records_of(dir.path(), "rl");
+    assert_eq!(rl.len(), 1);
+    let step = &rl[0];
+    let f = |key: &str| {
+        step[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key}: {step:?}"))
+    };
+    assert!(f("loss").is_finite());
+    assert!(f("response_length_mean") >= 1.0);
+    // The actor sampled on the learner's current weights: its behaviour log-probs are the
+    // learner's recomputed ones.
+    assert!(
+        f("logprob_mismatch_mean") < 1e-3,
+        "{}",
+        f("logprob_mismatch_mean")
+    );
+    assert_eq!(f("reward/samples"), 8.0);
+}
