@@ -320,7 +320,7 @@ fn open_input(args: &RewardArgs) -> Result<(BufReader<File>, Option<u64>)> {
             );
         }
     }
-    let size = meta.is_file().then(|| meta.len());
+    let size = meta.is_file().then_some(meta.len());
     Ok((BufReader::new(file), size))
 }
 

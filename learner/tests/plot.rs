@@ -10,13 +10,19 @@ fn record(stage: &str, step: usize, key: &str, value: f64) -> Map<String, Value>
     map
 }
 
-/// The `y` attribute of the `<text>` element whose content is `label`.
+/// The `y` attribute of the `<text>` element whose content (whitespace trimmed: plotters writes
+/// it on its own line) is `label`.
 fn text_y(svg: &str, label: &str) -> f64 {
-    let at = svg
-        .find(&format!(">{label}<"))
+    let (open, _) = svg
+        .match_indices("<text")
+        .find(|&(open, _)| {
+            let rest = &svg[open..];
+            let body_start = rest.find('>').map_or(rest.len(), |i| i + 1);
+            let body_end = rest.find("</text>").unwrap_or(rest.len());
+            body_start <= body_end && rest[body_start..body_end].trim() == label
+        })
         .unwrap_or_else(|| panic!("no text {label:?}"));
-    let open = svg[..at].rfind("<text").unwrap();
-    let tag = &svg[open..at];
+    let tag = &svg[open..open + svg[open..].find('>').unwrap()];
     let y = &tag[tag.find(" y=\"").unwrap() + 4..];
     y[..y.find('"').unwrap()].parse().unwrap()
 }

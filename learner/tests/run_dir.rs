@@ -1,6 +1,8 @@
 //! The run directory's rules: one training at a time, a run's history never truncated, a
 //! resume that finds the newest intact checkpoint by scanning and keeps the run's own config.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,7 +45,11 @@ fn trainer(
     observer: Box<dyn Observer>,
     stop: Arc<AtomicBool>,
 ) -> Result<Trainer<B>, TrainError> {
-    Trainer::<B>::new(config, run_dir, resume, Default::default(), stop, observer)
+    let source = common::in_process_source(&config);
+    Ok(
+        Trainer::<B>::new(config, run_dir, resume, Default::default(), stop, observer)?
+            .with_source(source),
+    )
 }
 
 /// Raises the stop flag after `after` RL step records.
