@@ -35,11 +35,6 @@ impl InProcessSource {
             config,
         }
     }
-
-    /// The reward stack it scores with.
-    pub fn rewards(&self) -> &RewardSet {
-        &self.rewards
-    }
 }
 
 impl<B: Backend> RolloutSource<B> for InProcessSource {

@@ -14,7 +14,7 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 
@@ -41,7 +41,6 @@ pub const RESUMABLE_KEYS: [&str; 5] = [
 /// An open run directory: locked for this process, and the checkpoint to resume from.
 #[derive(Debug)]
 pub struct RunDir {
-    path: PathBuf,
     /// Held open (and locked) for the run; closing it releases the lock.
     _lock: File,
     resume: Option<Found>,
@@ -61,15 +60,9 @@ impl RunDir {
             None
         };
         Ok(Self {
-            path: path.to_path_buf(),
             _lock: lock,
             resume,
         })
-    }
-
-    /// The run directory.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// The checkpoint to resume from (its state adjusted to the config), if resuming.
