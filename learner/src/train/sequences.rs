@@ -49,7 +49,8 @@ impl<B: Backend> ResponseBatch<B> {
                 return Err(LearnerError::input(
                     "batch",
                     format!(
-                        "row {i}: {n} tokens but {} mask entries and {} behaviour log-probs; a                          sample carries one of each per token",
+                        "row {i}: {n} tokens but {} mask entries and {} behaviour log-probs; a \
+                         sample carries one of each per token",
                         sample.response_mask.len(),
                         sample.behaviour_logprobs.len()
                     ),
