@@ -8,8 +8,9 @@
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use temper_model::Qwen3Vl;
+use temper_model::safetensors_io::SafetensorsFile;
 use temper_model::weights::SaveDtype;
+use temper_model::{ModelError, Qwen3Vl};
 
 use super::TrainError;
 use super::state::{Stage, TrainerState};
@@ -214,44 +215,18 @@ pub fn intact(dir: &Path) -> Result<TrainerState, String> {
     Ok(state)
 }
 
-/// Whether `path` is a whole safetensors file: an 8-byte header length, a JSON header, and
-/// tensor data that ends exactly at the end of the file.
+/// Whether `path` is a whole safetensors file: the model crate's reader checks that the header
+/// parses and that the tensor data ends exactly where the file ends (a truncated or padded file
+/// fails), without reading the data.
 fn whole_safetensors(path: &Path) -> Result<(), String> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(path).map_err(|e| format!("cannot be read: {e}"))?;
-    let len = file
-        .metadata()
-        .map_err(|e| format!("cannot be read: {e}"))?
-        .len();
-    let mut head = [0u8; 8];
-    file.read_exact(&mut head)
-        .map_err(|_| format!("is truncated ({len} bytes)"))?;
-    let header_len = u64::from_le_bytes(head);
-    if header_len > len.saturating_sub(8) {
-        return Err(format!(
-            "is truncated ({len} bytes, header of {header_len})"
-        ));
+    match SafetensorsFile::open(path) {
+        Ok(_) => Ok(()),
+        Err(ModelError::Io { source, .. }) => Err(format!("cannot be read: {source}")),
+        Err(ModelError::CorruptCheckpoint { message, .. }) => {
+            Err(format!("is truncated or corrupt ({message})"))
+        }
+        Err(other) => Err(other.to_string()),
     }
-    let mut header = vec![0u8; header_len as usize];
-    file.read_exact(&mut header)
-        .map_err(|_| format!("is truncated ({len} bytes)"))?;
-    let header: serde_json::Value =
-        serde_json::from_slice(&header).map_err(|e| format!("has a corrupt header: {e}"))?;
-    let end = header
-        .as_object()
-        .ok_or("has a header that is not a table")?
-        .iter()
-        .filter(|(name, _)| name.as_str() != "__metadata__")
-        .filter_map(|(_, tensor)| tensor["data_offsets"][1].as_u64())
-        .max()
-        .unwrap_or(0);
-    let expected = 8 + header_len + end;
-    if expected != len {
-        return Err(format!(
-            "is truncated or padded: {len} bytes where its header describes {expected}"
-        ));
-    }
-    Ok(())
 }
 
 /// Reads a checkpoint's trainer state.
