@@ -50,6 +50,16 @@ impl PolicyLoss {
         }
     }
 
+    /// The weight of the KL-to-reference term (0 for the objectives that have none).
+    pub fn kl_coef(&self) -> f64 {
+        match self {
+            Self::Gspo(c) | Self::GspoToken(c) => c.kl_coef,
+            Self::Sapo(c) => c.kl_coef,
+            Self::Grpo(c) => c.kl_coef,
+            Self::Dapo(_) | Self::DrGrpo(_) => 0.0,
+        }
+    }
+
     /// Rejects hyper-parameters outside their domain, naming the field.
     pub fn validate(&self) -> Result<()> {
         match self {

@@ -465,12 +465,7 @@ impl TrainConfig {
                 "at least the latest checkpoint must be kept",
             ));
         }
-        let kl_coef = match rl.loss {
-            PolicyLoss::Gspo(c) | PolicyLoss::GspoToken(c) => c.kl_coef,
-            PolicyLoss::Sapo(c) => c.kl_coef,
-            PolicyLoss::Grpo(c) => c.kl_coef,
-            PolicyLoss::Dapo(_) | PolicyLoss::DrGrpo(_) => 0.0,
-        };
+        let kl_coef = rl.loss.kl_coef();
         if kl_coef > 0.0 {
             return Err(invalid(
                 "rl.loss.kl_coef",
