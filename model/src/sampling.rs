@@ -87,17 +87,7 @@ impl Sampler {
 
     /// Picks a token from `logits` and returns it with its behaviour log-prob.
     pub fn sample(&mut self, logits: &[f32], params: &SamplingParams) -> (u32, f32) {
-        let temperature = if params.temperature > 0.0 {
-            params.temperature as f64
-        } else {
-            1.0
-        };
-        let mut scaled: Vec<f64> = logits.iter().map(|&x| x as f64 / temperature).collect();
-        for &token in &params.suppress_token_ids {
-            if let Some(x) = scaled.get_mut(token as usize) {
-                *x = f64::NEG_INFINITY;
-            }
-        }
+        let scaled = tempered(logits, params);
         let max = scaled.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let log_z = max + scaled.iter().map(|&x| (x - max).exp()).sum::<f64>().ln();
         let logprob = |token: usize| (scaled[token] - log_z) as f32;
@@ -153,6 +143,14 @@ impl Sampler {
 /// probability 0 (suppressed ones) are left out. Without truncation: every such token. For a
 /// greedy row (temperature 0) the set at temperature 1; greedy takes its first token.
 pub fn candidates(logits: &[f32], params: &SamplingParams) -> Vec<u32> {
+    truncated_candidates(&tempered(logits, params), params.top_k, params.top_p)
+        .into_iter()
+        .map(|t| t as u32)
+        .collect()
+}
+
+/// `logits / temperature` in f64 (temperature 1 for a greedy row), suppressed tokens at −∞.
+fn tempered(logits: &[f32], params: &SamplingParams) -> Vec<f64> {
     let temperature = if params.temperature > 0.0 {
         params.temperature as f64
     } else {
@@ -164,10 +162,7 @@ pub fn candidates(logits: &[f32], params: &SamplingParams) -> Vec<u32> {
             *x = f64::NEG_INFINITY;
         }
     }
-    truncated_candidates(&scaled, params.top_k, params.top_p)
-        .into_iter()
-        .map(|t| t as u32)
-        .collect()
+    scaled
 }
 
 /// Top-k then top-p over tempered, suppressed logits, most likely first.
