@@ -18,6 +18,7 @@ use temper_model::preprocess::image_target_size;
 use temper_model::processor::Processor;
 
 use super::config::{ConfigError, TaskConfig, TrainConfig, invalid};
+use super::trainer::micro_rows;
 use crate::embedded;
 
 /// Bytes of one f32.
@@ -190,13 +191,9 @@ pub fn check(config: &TrainConfig) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Rows per forward/backward pass: `configured`, or all `rows` when 0.
+/// Rows of one forward/backward pass over `rows` (the trainer's micro-batches).
 fn micro(configured: usize, rows: usize) -> usize {
-    if configured == 0 {
-        rows
-    } else {
-        configured.min(rows)
-    }
+    micro_rows(configured, rows).min(rows)
 }
 
 fn product(factors: &[u128]) -> Option<u128> {
