@@ -106,17 +106,11 @@ pub struct Trainer<B: AutodiffBackend> {
     _run: RunDir,
 }
 
-/// One example turned into a prompt.
-struct Prompt {
-    rollout: RolloutPrompt,
-    example: ShapesExample,
-}
-
 /// One RL step's sampled groups: every round's prompts and scored groups (one per prompt, in
 /// order), their rewards, and the groups the update trains on.
 #[derive(Default)]
 struct Sampled {
-    prompts: Vec<Prompt>,
+    prompts: Vec<RolloutPrompt>,
     groups: Vec<Group>,
     rewards: StepRewards,
     /// Indexes of the groups (= prompts) to train on, in sampling order.
@@ -219,11 +213,6 @@ impl<B: AutodiffBackend> Trainer<B> {
         &self.state
     }
 
-    /// The processor the run's prompts are prepared with (and samples are scored under).
-    pub fn processor(&self) -> &Processor {
-        &self.processor
-    }
-
     /// Asks the source for `prompts`' groups with the current policy.
     fn rollouts(
         &mut self,
@@ -248,7 +237,8 @@ impl<B: AutodiffBackend> Trainer<B> {
         {
             return Err(TrainError::Rollout(temper_rewards::RolloutError::new(
                 format!(
-                    "the source returned {} groups of sizes {:?} for {} prompts of group size                  {group_size}; a source returns one full group per prompt",
+                    "the source returned {} groups of sizes {:?} for {} prompts of group size \
+                     {group_size}; a source returns one full group per prompt",
                     rollouts.groups.len(),
                     rollouts
                         .groups
@@ -396,29 +386,32 @@ impl<B: AutodiffBackend> Trainer<B> {
         }
     }
 
-    fn prompt(&self, split: Split, index: u64, seed: u64) -> Result<Prompt, TrainError> {
-        let example = self.task.example(self.config.seed, split, index);
+    /// Example `index` of `split` as a prompt whose samples draw from `seed`'s streams; the
+    /// example's answer is its reference.
+    fn prompt(&self, split: Split, index: u64, seed: u64) -> Result<RolloutPrompt, TrainError> {
+        let ShapesExample {
+            image,
+            question,
+            answer,
+            ..
+        } = self.task.example(self.config.seed, split, index);
         let messages = [Message::new(
             "user",
-            vec![
-                ContentPart::Image,
-                ContentPart::text(example.question.clone()),
-            ],
+            vec![ContentPart::Image, ContentPart::text(question.clone())],
         )];
         let prepared = self
             .processor
-            .prepare(&messages, std::slice::from_ref(&example.image), &[])
+            .prepare(&messages, std::slice::from_ref(&image), &[])
             .map_err(|e| TrainError::Model(e.to_string()))?;
-        let rollout = RolloutPrompt {
+        Ok(RolloutPrompt {
             id: index,
             prepared,
-            images: vec![example.image.clone()],
-            text: example.question.clone(),
-            reference: Some(example.answer.clone()),
+            images: vec![image],
+            text: question,
+            reference: Some(answer),
             metadata: None,
             seed,
-        };
-        Ok(Prompt { rollout, example })
+        })
     }
 
     /// Greedy answers on the held-out split; records and returns the accuracy.
@@ -441,13 +434,12 @@ impl<B: AutodiffBackend> Trainer<B> {
             let prompts = (start..end)
                 .map(|i| self.prompt(Split::Eval, i as u64, 0))
                 .collect::<Result<Vec<_>, _>>()?;
-            let requested: Vec<RolloutPrompt> = prompts.iter().map(|p| p.rollout.clone()).collect();
-            let rollouts = self.rollouts(&policy, &requested, 1, params.clone())?;
+            let rollouts = self.rollouts(&policy, &prompts, 1, params.clone())?;
             correct += rollouts
                 .groups
                 .iter()
                 .zip(&prompts)
-                .filter(|(g, p)| answers(g.samples[0].response(), &p.example.answer))
+                .filter(|(g, p)| answers(g.samples[0].response(), p))
                 .count();
             let mut note = Map::new();
             note.insert("done".into(), json!(end));
@@ -498,7 +490,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                 let mut ids = self
                     .processor
                     .tokenizer
-                    .encode(&p.example.answer)
+                    .encode(reference(p))
                     .map_err(|e| TrainError::Model(e.to_string()))?;
                 ids.push(im_end);
                 Ok(Sample {
@@ -515,7 +507,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let rows: Vec<(&PreparedPrompt, &Sample)> = prompts
             .iter()
             .zip(&responses)
-            .map(|(p, r)| (&p.rollout.prepared, r))
+            .map(|(p, r)| (&p.prepared, r))
             .collect();
         let total_tokens: usize = responses.iter().map(|r| r.token_ids.len()).sum();
         let micro = micro_rows(sft.micro_batch_rows, rows.len());
@@ -614,7 +606,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let rows: Vec<(&PreparedPrompt, &Sample)> = groups
             .iter()
             .zip(&prompts)
-            .flat_map(|(g, p)| g.samples.iter().map(move |s| (&p.rollout.prepared, s)))
+            .flat_map(|(g, p)| g.samples.iter().map(move |s| (&p.prepared, s)))
             .collect();
         let updates_per_step = rl.epochs * rl.mini_batches;
         let mut stats = UpdateStats::default();
@@ -646,7 +638,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             .iter()
             .zip(&prompts)
             .flat_map(|(g, p)| g.samples.iter().map(move |s| (s, p)))
-            .filter(|(s, p)| answers(s.response(), &p.example.answer))
+            .filter(|(s, p)| answers(s.response(), p))
             .count();
         let mut record = self.step_record("rl");
         rewards.write_metrics(&mut record);
@@ -732,8 +724,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                 seed: round_seed,
                 suppress_token_ids: self.suppressed.clone(),
             };
-            let requested: Vec<RolloutPrompt> = prompts.iter().map(|p| p.rollout.clone()).collect();
-            let rollouts = self.rollouts(&policy, &requested, rl.group_size, params)?;
+            let rollouts = self.rollouts(&policy, &prompts, rl.group_size, params)?;
             sampled.generation_seconds += rollouts.generation_seconds;
             sampled.scoring_seconds += rollouts.scoring_seconds;
 
@@ -883,14 +874,19 @@ fn stage_optim(config: &TrainConfig, stage: Stage) -> OptimConfig {
     }
 }
 
-/// Whether a response answers `reference` exactly (surrounding whitespace ignored): the
-/// held-out accuracy and the training accuracy use the same strict rule as `exact_match`.
-fn answers(response: &str, reference: &str) -> bool {
-    response.trim() == reference.trim()
+/// Whether a response answers the prompt's reference exactly (surrounding whitespace ignored):
+/// the held-out accuracy and the training accuracy use the same strict rule as `exact_match`.
+fn answers(response: &str, prompt: &RolloutPrompt) -> bool {
+    response.trim() == reference(prompt).trim()
+}
+
+/// The reference answer of a task prompt (the built-in task gives every prompt one).
+fn reference(prompt: &RolloutPrompt) -> &str {
+    prompt.reference.as_deref().unwrap_or_default()
 }
 
 /// Rows per micro-batch: `configured`, or all `rows` when 0.
-fn micro_rows(configured: usize, rows: usize) -> usize {
+pub(super) fn micro_rows(configured: usize, rows: usize) -> usize {
     if configured == 0 {
         rows.max(1)
     } else {
