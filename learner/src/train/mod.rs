@@ -68,6 +68,9 @@ pub enum TrainError {
     /// The rollout source failed.
     #[error(transparent)]
     Rollout(#[from] temper_rewards::RolloutError),
+    /// The task produced no prompt.
+    #[error(transparent)]
+    Task(#[from] crate::tasks::task::TaskError),
     /// [`Trainer::run`] was called on a trainer without a rollout source.
     #[error(
         "the trainer has no rollout source; give it one with `Trainer::with_source` (temper \

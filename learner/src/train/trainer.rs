@@ -21,7 +21,6 @@ use burn::tensor::FloatDType;
 use burn::tensor::backend::AutodiffBackend;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use temper_model::chat::{ContentPart, Message};
 use temper_model::processor::{PreparedPrompt, Processor};
 use temper_model::{FinishReason, Qwen3Vl, SamplingParams, policy_suppressed_tokens};
 use temper_rewards::rollout::{
@@ -43,7 +42,7 @@ use crate::embedded;
 use crate::grad_clip::clip_global_norm;
 use crate::objectives::{Advantages, Aggregation, LossMetrics, PolicyInputs, sft};
 use crate::optim::AdamW;
-use crate::tasks::shapes::{ShapesExample, ShapesTask, Split};
+use crate::tasks::task::{Split, Task, TaskPrompt};
 
 /// How a run ended.
 #[derive(Debug, Clone)]
@@ -88,7 +87,7 @@ pub struct Trainer<B: AutodiffBackend> {
     run_dir: PathBuf,
     device: B::Device,
     processor: Processor,
-    task: ShapesTask,
+    task: Box<dyn Task>,
     model: Qwen3Vl<B>,
     optimizer: AdamW<B::InnerBackend>,
     state: TrainerState,
@@ -135,8 +134,9 @@ impl<B: AutodiffBackend> Trainer<B> {
             let path = path.to_path_buf();
             move |e: std::io::Error| TrainError::Io { path, source: e }
         };
-        let TaskConfig::Shapes(task) = config.task.clone();
         config.validate()?;
+        let TaskConfig::Shapes(shapes) = config.task.clone();
+        let task: Box<dyn Task> = Box::new(shapes);
         let run = RunDir::open(run_dir, &config, resume)?;
         let resume_from = run.resume().cloned();
 
@@ -386,30 +386,29 @@ impl<B: AutodiffBackend> Trainer<B> {
         }
     }
 
-    /// Example `index` of `split` as a prompt whose samples draw from `seed`'s streams; the
-    /// example's answer is its reference.
+    /// The task's prompt `index` of `split`, tokenised, whose samples draw from `seed`'s
+    /// streams.
     fn prompt(&self, split: Split, index: u64, seed: u64) -> Result<RolloutPrompt, TrainError> {
-        let ShapesExample {
-            image,
-            question,
-            answer,
+        let TaskPrompt {
+            messages,
+            images,
+            videos,
+            text,
+            reference,
+            metadata,
             ..
-        } = self.task.example(self.config.seed, split, index);
-        let messages = [Message::new(
-            "user",
-            vec![ContentPart::Image, ContentPart::text(question.clone())],
-        )];
+        } = self.task.prompt(self.config.seed, split, index)?;
         let prepared = self
             .processor
-            .prepare(&messages, std::slice::from_ref(&image), &[])
+            .prepare(&messages, &images, &videos)
             .map_err(|e| TrainError::Model(e.to_string()))?;
         Ok(RolloutPrompt {
             id: index,
             prepared,
-            images: vec![image],
-            text: question,
-            reference: Some(answer),
-            metadata: None,
+            images,
+            text,
+            reference,
+            metadata,
             seed,
         })
     }
