@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod advantages;
+pub mod data;
 pub mod embedded;
 pub mod error;
 pub mod grad_clip;

@@ -1,3 +1,5 @@
-//! Built-in tasks with verifiable answers, for the embedded default run.
+//! Where prompts come from: the [`Task`](task::Task) contract and the built-in tasks with
+//! verifiable answers.
 
 pub mod shapes;
+pub mod task;

@@ -21,14 +21,9 @@ pub const COLOURS: [(&str, [u8; 3]); 4] = [
 
 const BACKGROUND: [u8; 3] = [20, 20, 28];
 
-/// Which example stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Split {
-    /// Examples the policy trains on.
-    Train,
-    /// Held-out examples for evaluation.
-    Eval,
-}
+pub use super::task::Split;
+use super::task::{Task, TaskError, TaskPrompt};
+use temper_model::chat::{ContentPart, Message};
 
 /// What the question asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,6 +199,37 @@ impl ShapesTask {
             answer: answer.to_string(),
             squares,
         }
+    }
+}
+
+/// The shapes task as a [`Task`]: one user message (the image, then the question), the digit as
+/// the reference; index `i` is [`ShapesTask::example`]'s example `i`. Never fails.
+impl Task for ShapesTask {
+    fn prompt(&self, seed: u64, split: Split, index: u64) -> Result<TaskPrompt, TaskError> {
+        let ShapesExample {
+            image,
+            question,
+            answer,
+            ..
+        } = self.example(seed, split, index);
+        let messages = vec![Message::new(
+            "user",
+            vec![ContentPart::Image, ContentPart::text(question.clone())],
+        )];
+        Ok(TaskPrompt {
+            id: index.to_string(),
+            messages,
+            images: vec![image],
+            videos: Vec::new(),
+            text: question,
+            reference: Some(answer),
+            metadata: None,
+            tools: Vec::new(),
+        })
+    }
+
+    fn len(&self, _split: Split) -> Option<u64> {
+        None
     }
 }
 

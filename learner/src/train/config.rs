@@ -86,8 +86,12 @@ pub struct TrainConfig {
     pub seed: u64,
     /// The policy to start from.
     pub model: ModelConfig,
-    /// The built-in task.
-    pub task: TaskConfig,
+    /// The built-in task (`[task]`); a run has this or `[data]`, not both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<TaskConfig>,
+    /// The user's dataset (`[data]`); a run has this or `[task]`, not both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<DataConfig>,
     /// Held-out evaluation.
     pub eval: EvalConfig,
     /// Stage 1: supervised fine-tuning.
@@ -133,6 +137,28 @@ pub enum Precision {
 pub enum TaskConfig {
     /// Count the squares of one colour in a generated image.
     Shapes(ShapesTask),
+}
+
+/// A user dataset: JSONL prompt files (see `crate::data`). Relative paths resolve against the
+/// config file's folder ([`TrainConfig::load`]); the run's written config holds them absolute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// The training prompts.
+    pub train: PathBuf,
+    /// The held-out prompts evaluation reads (required: `eval.examples` is at least 1, and
+    /// evaluating on training prompts would not measure generalisation).
+    #[serde(default)]
+    pub eval: Option<PathBuf>,
+    /// A new seeded order every epoch (`false`: file order).
+    #[serde(default = "default_shuffle")]
+    pub shuffle: bool,
+    /// Longest prompt kept, in tokens after the chat template; longer records are skipped.
+    pub max_prompt_tokens: usize,
+}
+
+fn default_shuffle() -> bool {
+    true
 }
 
 /// Held-out evaluation: greedy decoding on the eval split.
@@ -280,7 +306,20 @@ impl TrainConfig {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-        Self::from_toml_str(&text, &path.display().to_string(), overrides)
+        let mut config = Self::from_toml_str(&text, &path.display().to_string(), overrides)?;
+        let folder = path.parent().unwrap_or(Path::new(""));
+        config.resolve_paths(folder);
+        Ok(config)
+    }
+
+    /// Makes `[data]`'s relative paths absolute, resolved against `folder` (the config file's).
+    pub fn resolve_paths(&mut self, folder: &Path) {
+        if let Some(data) = &mut self.data {
+            for path in std::iter::once(&mut data.train).chain(data.eval.as_mut()) {
+                let joined = folder.join(&*path);
+                *path = std::path::absolute(&joined).unwrap_or(joined);
+            }
+        }
     }
 
     /// [`load`](Self::load) from text; `origin` names it in errors.
@@ -374,9 +413,36 @@ impl TrainConfig {
                 "must be \"builtin:tiny\" or an existing checkpoint directory",
             ));
         }
-        match &self.task {
-            TaskConfig::Shapes(task) => {
+        match (&self.task, &self.data) {
+            (Some(TaskConfig::Shapes(task)), None) => {
                 task.validate().map_err(|m| invalid("task", "shapes", m))?
+            }
+            (None, Some(data)) => {
+                positive_count("data.max_prompt_tokens", data.max_prompt_tokens)?;
+                if data.eval.is_none() {
+                    return Err(invalid(
+                        "data.eval",
+                        "(unset)",
+                        "a dataset run needs an eval file: evaluation (eval.examples ≥ 1) reads \
+                         held-out prompts, never training ones",
+                    ));
+                }
+            }
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "task and data",
+                    "both set",
+                    "a run reads prompts from the built-in `[task]` or from a `[data]` \
+                     dataset, not both: remove one",
+                ));
+            }
+            (None, None) => {
+                return Err(invalid(
+                    "task or data",
+                    "neither set",
+                    "a run needs prompts: a built-in `[task]` (kind = \"shapes\") or a \
+                     `[data]` dataset (train = \"prompts.jsonl\")",
+                ));
             }
         }
         positive_count("eval.examples", self.eval.examples)?;

@@ -31,34 +31,44 @@ const SAVED_PER_LAYER: u128 = 8;
 pub fn check(config: &TrainConfig) -> Result<(), ConfigError> {
     let (model, processor) = model_of(config)?;
     let context = model.text_config.max_position_embeddings;
-    let TaskConfig::Shapes(task) = &config.task;
     let pixels = &processor.pixels;
-
-    // Prompt length: the question's text tokens plus the image's merged vision tokens.
-    let side = task.image_size as usize;
-    let (height, width) = image_target_size(side, side, pixels)
-        .map_err(|e| invalid("task.image_size", side, e.to_string()))?;
-    let merge = pixels.merge_size.max(1);
-    let image_tokens = (height / pixels.patch_size) * (width / pixels.patch_size) / (merge * merge);
-    let prompt = text_tokens(&task.questions(), &processor)? + image_tokens;
-    if prompt > context {
-        return Err(invalid(
-            "task.image_size",
-            side,
-            format!(
-                "a {side}×{side} image becomes {image_tokens} vision tokens and the prompt \
-                 {prompt} tokens, more than the model's context of {context} positions \
-                 (max_position_embeddings)"
-            ),
-        ));
-    }
-    let answer = processor
-        .tokenizer
-        .encode(&task.max_shapes.to_string())
-        .map_or(1, |ids| ids.len())
-        + 1;
+    // The longest prompt, the generated image's side (0: images come from a dataset and are
+    // not counted), and the SFT answer's length with the key that sets it.
+    let (prompt, side, height, width, answer) = match (&config.task, &config.data) {
+        (Some(TaskConfig::Shapes(task)), _) => {
+            // Prompt length: the question's text tokens plus the image's merged vision tokens.
+            let side = task.image_size as usize;
+            let (height, width) = image_target_size(side, side, pixels)
+                .map_err(|e| invalid("task.image_size", side, e.to_string()))?;
+            let merge = pixels.merge_size.max(1);
+            let image_tokens =
+                (height / pixels.patch_size) * (width / pixels.patch_size) / (merge * merge);
+            let prompt = text_tokens(&task.questions(), &processor)? + image_tokens;
+            if prompt > context {
+                return Err(invalid(
+                    "task.image_size",
+                    side,
+                    format!(
+                        "a {side}×{side} image becomes {image_tokens} vision tokens and the \
+                         prompt {prompt} tokens, more than the model's context of {context} \
+                         positions (max_position_embeddings)"
+                    ),
+                ));
+            }
+            let answer = processor
+                .tokenizer
+                .encode(&task.max_shapes.to_string())
+                .map_or(1, |ids| ids.len())
+                + 1;
+            (prompt, side, height, width, Some(answer))
+        }
+        (None, Some(data)) => (data.max_prompt_tokens, 0, 0, 0, None),
+        (None, None) => return Ok(()),
+    };
     let mut lengths = vec![("eval.max_new_tokens", config.eval.max_new_tokens)];
-    if config.sft.steps > 0 {
+    if config.sft.steps > 0
+        && let Some(answer) = answer
+    {
         lengths.push(("task.max_shapes", answer));
     }
     if config.rl.steps > 0 {
@@ -127,8 +137,10 @@ pub fn check(config: &TrainConfig) -> Result<(), ConfigError> {
     ));
     if config.sft.steps > 0 {
         let rows = micro(config.sft.micro_batch_rows, config.sft.batch_size);
-        let bytes = product(&[n(config.sft.batch_size), image.unwrap_or(u128::MAX)])
-            .and_then(|images| images.checked_add(activations(rows, prompt + answer)?));
+        let bytes =
+            product(&[n(config.sft.batch_size), image.unwrap_or(u128::MAX)]).and_then(|images| {
+                images.checked_add(activations(rows, prompt + answer.unwrap_or(0))?)
+            });
         phases.push((
             "sft.batch_size".into(),
             config.sft.batch_size.to_string(),

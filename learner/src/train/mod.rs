@@ -24,7 +24,7 @@ use std::path::PathBuf;
 pub use config::{ConfigError, TrainConfig};
 pub use observer::{Observer, Silent};
 pub use state::{Stage, TrainerState};
-pub use trainer::{Outcome, Summary, Trainer};
+pub use trainer::{DATA_ERRORS_FILE, Outcome, Summary, Trainer};
 
 use crate::error::LearnerError;
 
@@ -68,6 +68,12 @@ pub enum TrainError {
     /// The rollout source failed.
     #[error(transparent)]
     Rollout(#[from] temper_rewards::RolloutError),
+    /// The dataset could not be opened.
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    /// The task produced no prompt.
+    #[error(transparent)]
+    Task(#[from] crate::tasks::task::TaskError),
     /// [`Trainer::run`] was called on a trainer without a rollout source.
     #[error(
         "the trainer has no rollout source; give it one with `Trainer::with_source` (temper \

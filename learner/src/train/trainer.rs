@@ -21,7 +21,6 @@ use burn::tensor::FloatDType;
 use burn::tensor::backend::AutodiffBackend;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use temper_model::chat::{ContentPart, Message};
 use temper_model::processor::{PreparedPrompt, Processor};
 use temper_model::{FinishReason, Qwen3Vl, SamplingParams, policy_suppressed_tokens};
 use temper_rewards::rollout::{
@@ -30,7 +29,7 @@ use temper_rewards::rollout::{
 
 use super::TrainError;
 use super::checkpoint;
-use super::config::{OptimConfig, Precision, RlConfig, TaskConfig, TrainConfig};
+use super::config::{OptimConfig, Precision, RlConfig, TaskConfig, TrainConfig, invalid};
 use super::metrics_log::MetricsLog;
 use super::observer::Observer;
 use super::plot;
@@ -39,11 +38,15 @@ use super::run_dir::RunDir;
 use super::sequences::ResponseBatch;
 use super::state::{Stage, TrainerState};
 use super::telemetry;
+use crate::data::dataset::{DatasetOptions, DatasetTask};
 use crate::embedded;
 use crate::grad_clip::clip_global_norm;
 use crate::objectives::{Advantages, Aggregation, LossMetrics, PolicyInputs, sft};
 use crate::optim::AdamW;
-use crate::tasks::shapes::{ShapesExample, ShapesTask, Split};
+use crate::tasks::task::{Split, Task, TaskPrompt};
+
+/// The bad-record log of a dataset run, in the run directory.
+pub const DATA_ERRORS_FILE: &str = "data_errors.jsonl";
 
 /// How a run ended.
 #[derive(Debug, Clone)]
@@ -88,7 +91,7 @@ pub struct Trainer<B: AutodiffBackend> {
     run_dir: PathBuf,
     device: B::Device,
     processor: Processor,
-    task: ShapesTask,
+    task: Box<dyn Task>,
     model: Qwen3Vl<B>,
     optimizer: AdamW<B::InnerBackend>,
     state: TrainerState,
@@ -135,8 +138,8 @@ impl<B: AutodiffBackend> Trainer<B> {
             let path = path.to_path_buf();
             move |e: std::io::Error| TrainError::Io { path, source: e }
         };
-        let TaskConfig::Shapes(task) = config.task.clone();
         config.validate()?;
+
         let run = RunDir::open(run_dir, &config, resume)?;
         let resume_from = run.resume().cloned();
 
@@ -176,6 +179,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                 (model, processor, state, optimizer)
             }
         };
+        let task = open_task(&config, &processor, run_dir)?;
         std::fs::write(run_dir.join("config.toml"), config.to_toml())
             .map_err(io(&run_dir.join("config.toml")))?;
         let log_path = run_dir.join("metrics.jsonl");
@@ -386,30 +390,29 @@ impl<B: AutodiffBackend> Trainer<B> {
         }
     }
 
-    /// Example `index` of `split` as a prompt whose samples draw from `seed`'s streams; the
-    /// example's answer is its reference.
+    /// The task's prompt `index` of `split`, tokenised, whose samples draw from `seed`'s
+    /// streams.
     fn prompt(&self, split: Split, index: u64, seed: u64) -> Result<RolloutPrompt, TrainError> {
-        let ShapesExample {
-            image,
-            question,
-            answer,
+        let TaskPrompt {
+            messages,
+            images,
+            videos,
+            text,
+            reference,
+            metadata,
             ..
-        } = self.task.example(self.config.seed, split, index);
-        let messages = [Message::new(
-            "user",
-            vec![ContentPart::Image, ContentPart::text(question.clone())],
-        )];
+        } = self.task.prompt(self.config.seed, split, index)?;
         let prepared = self
             .processor
-            .prepare(&messages, std::slice::from_ref(&image), &[])
+            .prepare(&messages, &images, &videos)
             .map_err(|e| TrainError::Model(e.to_string()))?;
         Ok(RolloutPrompt {
             id: index,
             prepared,
-            images: vec![image],
-            text: question,
-            reference: Some(answer),
-            metadata: None,
+            images,
+            text,
+            reference,
+            metadata,
             seed,
         })
     }
@@ -823,6 +826,9 @@ impl<B: AutodiffBackend> Trainer<B> {
         record.insert("step".into(), json!(self.state.step));
         record.insert("global_step".into(), json!(self.global_step()));
         record.insert("policy_version".into(), json!(self.state.policy_version));
+        if let Some(skipped) = self.task.skipped() {
+            record.insert("data/skipped".into(), json!(skipped));
+        }
         record
     }
 
@@ -864,6 +870,42 @@ impl<B: AutodiffBackend> Trainer<B> {
         ));
         Ok(Outcome::Finished(summary))
     }
+}
+
+/// The run's task: the built-in one, or the `[data]` dataset (validated, its bad records logged
+/// to `<run-dir>/data_errors.jsonl`); `eval.examples` checked against a finite eval split.
+fn open_task(
+    config: &TrainConfig,
+    processor: &Processor,
+    run_dir: &Path,
+) -> Result<Box<dyn Task>, TrainError> {
+    let task: Box<dyn Task> = match (&config.task, &config.data) {
+        (Some(TaskConfig::Shapes(shapes)), _) => Box::new(shapes.clone()),
+        (None, Some(data)) => {
+            let error_log = run_dir.join(DATA_ERRORS_FILE);
+            let options = DatasetOptions {
+                train: &data.train,
+                eval: data.eval.as_deref(),
+                shuffle: data.shuffle,
+                max_prompt_tokens: data.max_prompt_tokens,
+                error_log: &error_log,
+            };
+            Box::new(DatasetTask::open(&options, processor)?)
+        }
+        // `TrainConfig::validate` names both keys.
+        (None, None) => unreachable!("a validated config has a task or a dataset"),
+    };
+    if let Some(n) = task.len(Split::Eval)
+        && n < config.eval.examples as u64
+    {
+        return Err(invalid(
+            "eval.examples",
+            config.eval.examples,
+            format!("the eval split has only {n} usable prompts"),
+        )
+        .into());
+    }
+    Ok(task)
 }
 
 /// The optimiser settings of `stage`.
