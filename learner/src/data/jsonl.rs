@@ -6,8 +6,11 @@ use std::path::Path;
 use super::DataError;
 use super::record::{Record, RecordError};
 
+/// One non-blank line: its 1-based number and its parse result.
+pub type Line = (usize, Result<Record, RecordError>);
+
 /// Every non-blank line of `path` with its 1-based number and its parse result.
-pub fn read(path: &Path) -> Result<Vec<(usize, Result<Record, RecordError>)>, DataError> {
+pub fn read(path: &Path) -> Result<Vec<Line>, DataError> {
     let text = std::fs::read_to_string(path).map_err(|source| DataError::Io {
         path: path.to_path_buf(),
         source,
