@@ -13,8 +13,6 @@
 //! required (SFT's target, the evaluation's reference); `id`, `source`, `system`, `tools` and
 //! `metadata` are optional. Other keys are ignored.
 
-use std::path::PathBuf;
-
 use serde::Deserialize;
 
 /// One dataset record.
@@ -107,22 +105,10 @@ pub enum RecordError {
     /// `messages` is empty.
     #[error("`messages` is empty")]
     NoMessages,
-    /// An image or video frame could not be read or decoded.
-    #[error("image {path}: {source}")]
-    Image {
-        /// The resolved path.
-        path: PathBuf,
-        /// The decoder's error.
-        source: image::ImageError,
-    },
-    /// A video folder could not be listed, or has no frames.
-    #[error("video folder {path}: {message}")]
-    VideoFolder {
-        /// The resolved path.
-        path: PathBuf,
-        /// What went wrong.
-        message: String,
-    },
+    /// An image or video frame could not be read or decoded, or a video folder holds no frames
+    /// (the model crate's loaders, which read images as transformers does and name the file).
+    #[error(transparent)]
+    Media(#[from] temper_model::preprocess::PreprocessError),
     /// The chat template or the processor rejected the prompt.
     #[error("preparing the prompt: {0}")]
     Prepare(String),

@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
+use image::RgbImage;
 use temper_model::chat::{ContentPart, Message};
+use temper_model::preprocess::{load_image, load_video_frames_dir};
 use temper_model::processor::VideoClip;
 
 use super::record::{Content, Frames, Part, Record, RecordError};
@@ -18,34 +20,15 @@ pub fn resolve_path(base: &Path, path: &str) -> PathBuf {
     }
 }
 
-fn load_image(path: PathBuf) -> Result<image::RgbImage, RecordError> {
-    match image::open(&path) {
-        Ok(image) => Ok(image.to_rgb8()),
-        Err(source) => Err(RecordError::Image { path, source }),
-    }
-}
-
-fn frame_paths(base: &Path, frames: &Frames) -> Result<Vec<PathBuf>, RecordError> {
-    match frames {
-        Frames::List(list) => Ok(list.iter().map(|p| resolve_path(base, p)).collect()),
-        Frames::Folder(folder) => {
-            let path = resolve_path(base, folder);
-            let fail = |message: String| RecordError::VideoFolder {
-                path: path.clone(),
-                message,
-            };
-            let mut files: Vec<PathBuf> = std::fs::read_dir(&path)
-                .map_err(|e| fail(e.to_string()))?
-                .filter_map(|entry| entry.ok().map(|e| e.path()))
-                .filter(|p| p.is_file())
-                .collect();
-            files.sort();
-            if files.is_empty() {
-                return Err(fail("has no frame files".into()));
-            }
-            Ok(files)
-        }
-    }
+/// The frames of a video part: the listed files, or a folder's image files in name order.
+fn load_frames(base: &Path, frames: &Frames) -> Result<Vec<RgbImage>, RecordError> {
+    Ok(match frames {
+        Frames::List(list) => list
+            .iter()
+            .map(|p| load_image(resolve_path(base, p)))
+            .collect::<Result<_, _>>()?,
+        Frames::Folder(folder) => load_video_frames_dir(resolve_path(base, folder))?,
+    })
 }
 
 /// `record` (from a file in folder `base`, at `line`) as a prompt, its files read.
@@ -79,10 +62,7 @@ pub fn load(record: &Record, base: &Path, line: usize) -> Result<TaskPrompt, Rec
                     content.push(ContentPart::Image);
                 }
                 Part::Video { video, fps } => {
-                    let frames = frame_paths(base, &video)?
-                        .into_iter()
-                        .map(load_image)
-                        .collect::<Result<Vec<_>, _>>()?;
+                    let frames = load_frames(base, &video)?;
                     videos.push(VideoClip { frames, fps });
                     content.push(ContentPart::Video);
                 }
