@@ -56,6 +56,8 @@ fn config(loss: PolicyLoss, micro_batch_rows: usize) -> TrainConfig {
     config.rewards = vec![RewardEntry::new(RewardConfig::Regex(RegexConfig::new(
         "[A-Za-z]",
     )))];
+    // A regex is no answer rule: the accuracy must name it.
+    config.eval.metric = Some("regex".into());
     config
 }
 

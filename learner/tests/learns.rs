@@ -101,6 +101,7 @@ fn rl_raises_the_mean_of_a_trivially_learnable_reward() {
     let mut regex = RegexConfig::new(r"\A\s*1\s*\z");
     regex.full_match = false;
     config.rewards = vec![RewardEntry::new(RewardConfig::Regex(regex))];
+    config.eval.metric = Some("regex".into());
     common::train_to_end(config, dir.path());
     let rl = records(dir.path(), "rl");
     assert_eq!(rl.len(), STEPS);

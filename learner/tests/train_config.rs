@@ -260,3 +260,37 @@ fn absurd_sizes_are_config_errors_before_any_work() {
     let e = error(&["rl.max_new_tokens=5000"]);
     assert!(e.contains("context") && e.contains("1024"), "{e}");
 }
+
+/// Accuracy is a named reward of the stack: `eval.metric`, by default the first answer rule.
+#[test]
+fn eval_metric_names_a_reward_of_the_stack_and_defaults_to_the_first_answer_rule() {
+    assert_eq!(load(&[]).unwrap().eval_metric().unwrap(), "exact_match");
+    // A shaping reward before the rule does not become the accuracy.
+    let text = tiny_with(
+        "[[rewards]]\nkind = \"exact_match\"",
+        "[[rewards]]\nkind = \"format\"\nweight = 0.1\n\n[[rewards]]\nkind = \"numeric\"\nname = \
+         \"digit\"\n\n[[rewards]]\nkind = \"exact_match\"",
+    );
+    let config = TrainConfig::from_toml_str(&text, "tiny.toml", &[]).unwrap();
+    assert_eq!(config.eval_metric().unwrap(), "digit");
+    let overrides = vec!["eval.metric=\"exact_match\"".to_string()];
+    let config = TrainConfig::from_toml_str(&text, "tiny.toml", &overrides).unwrap();
+    assert_eq!(config.eval_metric().unwrap(), "exact_match");
+
+    let e = error(&["eval.metric=\"accuracy\""]);
+    assert!(
+        e.contains("eval.metric") && e.contains("\"accuracy\"") && e.contains("`exact_match`"),
+        "{e}"
+    );
+    let shaping_only = tiny_with(
+        "[[rewards]]\nkind = \"exact_match\"",
+        "[[rewards]]\nkind = \"format\"",
+    );
+    let e = TrainConfig::from_toml_str(&shaping_only, "tiny.toml", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("eval.metric") && e.contains("no answer rule") && e.contains("`format`"),
+        "{e}"
+    );
+}

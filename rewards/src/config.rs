@@ -106,6 +106,16 @@ impl RewardConfig {
         }
     }
 
+    /// Whether this is a rule that checks the answer against the prompt's reference
+    /// (`exact_match`, `numeric`, `math`, `choice`): the kinds an accuracy is measured by.
+    /// Shaping rewards, judges and plug-ins are not.
+    pub fn checks_answer(&self) -> bool {
+        matches!(
+            self,
+            Self::ExactMatch(_) | Self::Numeric(_) | Self::Math(_) | Self::Choice(_)
+        )
+    }
+
     /// Rejects options outside their domain, naming the field (without the `rewards[i].`
     /// prefix, which [`RewardSetConfig::validate`] adds), and kinds not in this build.
     pub fn validate(&self) -> Result<()> {
@@ -508,5 +518,27 @@ mod tests {
     fn custom_is_not_built_without_a_registry() {
         let err = RewardConfig::Custom(CustomConfig {}).build().err().unwrap();
         assert!(err.to_string().contains("RewardRegistry"));
+    }
+
+    #[test]
+    fn answer_rules_are_the_reference_checking_kinds() {
+        let config = parse(
+            r#"{"rewards": [
+                {"kind": "format", "gate": {"penalty": -1.0}},
+                {"kind": "length", "max_len": 64, "overlong_buffer": 16},
+                {"kind": "numeric", "name": "num"},
+                {"kind": "exact_match"},
+                {"kind": "math"},
+                {"kind": "choice"},
+                {"kind": "regex", "pattern": "^[0-9]$"}
+            ]}"#,
+        )
+        .unwrap();
+        let rules: Vec<bool> = config
+            .rewards
+            .iter()
+            .map(|r| r.reward.checks_answer())
+            .collect();
+        assert_eq!(rules, [false, false, true, true, true, true, false]);
     }
 }

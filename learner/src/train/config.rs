@@ -171,6 +171,11 @@ pub struct EvalConfig {
     pub batch_size: usize,
     /// Longest answer decoded.
     pub max_new_tokens: usize,
+    /// The reward (a `[[rewards]]` metric name) whose mean over the held-out samples is the
+    /// accuracy, scored by the same stack RL trains on; unset: the first answer rule
+    /// (`exact_match`, `numeric`, `math` or `choice`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
 }
 
 /// Optimiser, schedule and clipping, shared by both stages.
@@ -404,6 +409,53 @@ impl TrainConfig {
         }
     }
 
+    /// The reward that measures accuracy: `eval.metric`, or the first answer rule of the stack.
+    pub fn eval_metric(&self) -> Result<&str, ConfigError> {
+        let names = || {
+            self.rewards
+                .iter()
+                .map(|r| format!("`{}`", r.metric_name()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match &self.eval.metric {
+            Some(name) if self.rewards.iter().any(|r| r.metric_name() == name) => Ok(name),
+            Some(name) => Err(invalid(
+                "eval.metric",
+                format!("{name:?}"),
+                format!(
+                    "names no reward of the stack; the [[rewards]] are: {}",
+                    if self.rewards.is_empty() {
+                        "(none)".into()
+                    } else {
+                        names()
+                    }
+                ),
+            )),
+            None => self
+                .rewards
+                .iter()
+                .find(|r| r.reward.checks_answer())
+                .map(|r| r.metric_name())
+                .ok_or_else(|| {
+                    invalid(
+                        "eval.metric",
+                        "(unset)",
+                        format!(
+                            "accuracy is the mean of a reward over the held-out samples, and no \
+                         answer rule (exact_match, numeric, math, choice) is among the \
+                         [[rewards]] ({}); add one, or name the reward with eval.metric",
+                            if self.rewards.is_empty() {
+                                "none".into()
+                            } else {
+                                names()
+                            }
+                        ),
+                    )
+                }),
+        }
+    }
+
     /// Rejects values that cannot work, naming the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.model.source != "builtin:tiny" && !Path::new(&self.model.source).is_dir() {
@@ -524,6 +576,7 @@ impl TrainConfig {
                 .validate()
                 .map_err(|e| invalid("rewards", "…", e.to_string()))?;
         }
+        self.eval_metric()?;
         if self.checkpoint.keep == 0 {
             return Err(invalid(
                 "checkpoint.keep",
