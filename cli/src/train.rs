@@ -13,10 +13,11 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{Map, Value};
 use temper_actor::tools::ToolRegistry;
 use temper_actor::{InProcessSource, ToolLoopConfig};
-use temper_learner::train::{Observer, Outcome, TrainConfig, Trainer, run_dir};
+use temper_learner::train::{
+    Observer, Outcome, Progress, StepRecord, TrainConfig, Trainer, run_dir,
+};
 use temper_rewards::RewardSet;
 
 use crate::device::{DeviceKind, with_backend};
@@ -179,27 +180,34 @@ fn install_interrupt_handler() -> Result<Arc<AtomicBool>> {
 }
 
 /// The live figures of a step record, for a progress message.
-fn summary_line(record: &Map<String, Value>) -> String {
-    let get = |key: &str| record.get(key).and_then(Value::as_f64);
-    let mut parts = Vec::new();
-    for (key, label) in [
-        ("reward_mean", "reward"),
-        ("train_accuracy", "acc"),
-        ("accuracy", "acc"),
-        ("loss", "loss"),
-        ("clip_fraction", "clip"),
-        ("sapo_gate_mean", "gate"),
-        ("grad_norm", "|g|"),
-        ("tokens_per_second", "tok/s"),
-    ] {
-        if let Some(v) = get(key) {
-            parts.push(if key == "tokens_per_second" {
-                format!("{label} {v:.0}")
-            } else {
-                format!("{label} {v:.3}")
-            });
+fn summary_line(record: &StepRecord) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut put = |label: &str, value: Option<f64>| {
+        if let Some(v) = value {
+            parts.push(format!("{label} {v:.3}"));
         }
-    }
+    };
+    let tokens_per_second = match record {
+        StepRecord::Sft(r) => {
+            put("loss", Some(r.loss));
+            put("|g|", Some(r.grad_norm));
+            r.tokens_per_second
+        }
+        StepRecord::Rl(r) => {
+            put("reward", r.rewards.reward_mean);
+            put("acc", Some(r.train_accuracy));
+            put("loss", r.update.loss);
+            put("clip", r.update.clip_fraction);
+            put("gate", r.update.sapo_gate_mean);
+            put("|g|", r.update.grad_norm);
+            r.tokens_per_second
+        }
+        StepRecord::Eval(r) => {
+            put("acc", Some(r.accuracy));
+            return parts.join("  ");
+        }
+    };
+    parts.push(format!("tok/s {tokens_per_second:.0}"));
     parts.join("  ")
 }
 
@@ -223,13 +231,18 @@ impl Observer for Bars {
         self.bar = Some(bar);
     }
 
-    fn advance(&mut self, record: &Map<String, Value>) {
+    fn advance(&mut self, progress: Progress<'_>) {
         if let Some(bar) = &self.bar {
-            match record.get("done").and_then(Value::as_u64) {
-                Some(done) => bar.set_position(done),
-                None => bar.inc(1),
+            match progress {
+                Progress::Step(record) => {
+                    bar.inc(1);
+                    bar.set_message(summary_line(record));
+                }
+                Progress::Eval { done, accuracy } => {
+                    bar.set_position(done as u64);
+                    bar.set_message(format!("acc {accuracy:.3}"));
+                }
             }
-            bar.set_message(summary_line(record));
         }
     }
 
@@ -255,12 +268,10 @@ impl Observer for LogLines {
         eprintln!("{phase}: {done}/{total}");
     }
 
-    fn advance(&mut self, record: &Map<String, Value>) {
-        if let (Some(stage), Some(step)) = (
-            record.get("stage").and_then(Value::as_str),
-            record.get("step").and_then(Value::as_u64),
-        ) {
-            eprintln!("{stage} step {step}: {}", summary_line(record));
+    fn advance(&mut self, progress: Progress<'_>) {
+        if let Progress::Step(record) = progress {
+            let step = record.position().step;
+            eprintln!("{} step {step}: {}", record.stage(), summary_line(record));
         }
     }
 

@@ -11,13 +11,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use image::{Rgb, RgbImage};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use temper_learner::data::dataset::{DatasetOptions, DatasetTask};
 use temper_learner::data::order::{epoch_order, locate};
 use temper_learner::embedded;
 use temper_learner::tasks::task::{Split, Task};
 use temper_learner::train::{
-    DATA_ERRORS_FILE, Observer, Outcome, Silent, TrainConfig, TrainError, Trainer,
+    DATA_ERRORS_FILE, Observer, Outcome, Progress, Silent, TrainConfig, TrainError, Trainer,
 };
 use temper_model::Qwen3Vl;
 use temper_model::backend::{Cpu, CpuAutodiff};
@@ -417,8 +417,10 @@ impl<S: RolloutSource<Cpu>> RolloutSource<Cpu> for Recording<S> {
 struct StopAfterFirstRl(Arc<AtomicBool>);
 
 impl Observer for StopAfterFirstRl {
-    fn advance(&mut self, record: &Map<String, Value>) {
-        if record.get("stage").and_then(Value::as_str) == Some("rl") {
+    fn advance(&mut self, progress: Progress<'_>) {
+        if let Progress::Step(record) = progress
+            && record.stage() == "rl"
+        {
             self.0.store(true, Ordering::SeqCst);
         }
     }

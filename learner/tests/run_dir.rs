@@ -7,10 +7,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use temper_learner::train::checkpoint;
 use temper_learner::train::run_dir::{LOCK_FILE, RunDir};
-use temper_learner::train::{Observer, Outcome, Silent, TrainConfig, TrainError, Trainer};
+use temper_learner::train::{
+    Observer, Outcome, Progress, Silent, TrainConfig, TrainError, Trainer,
+};
 use temper_model::backend::CpuAutodiff;
 
 type B = CpuAutodiff;
@@ -60,8 +62,10 @@ struct StopAfterRl {
 }
 
 impl Observer for StopAfterRl {
-    fn advance(&mut self, record: &Map<String, Value>) {
-        if record.get("stage").and_then(Value::as_str) == Some("rl") {
+    fn advance(&mut self, progress: Progress<'_>) {
+        if let Progress::Step(record) = progress
+            && record.stage() == "rl"
+        {
             self.seen += 1;
             if self.seen == self.after {
                 self.flag.store(true, Ordering::SeqCst);

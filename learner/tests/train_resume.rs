@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Map, Value};
-use temper_learner::train::{Observer, Outcome, Silent, TrainConfig, Trainer};
+use temper_learner::train::{Observer, Outcome, Progress, Silent, TrainConfig, Trainer};
 use temper_model::backend::CpuAutodiff;
 
 type B = CpuAutodiff;
@@ -43,8 +43,10 @@ struct StopAfter {
 }
 
 impl Observer for StopAfter {
-    fn advance(&mut self, record: &Map<String, Value>) {
-        if record.get("stage").and_then(Value::as_str) == Some(self.stage) {
+    fn advance(&mut self, progress: Progress<'_>) {
+        if let Progress::Step(record) = progress
+            && record.stage() == self.stage
+        {
             self.seen += 1;
             if self.seen == self.after {
                 self.flag.store(true, Ordering::SeqCst);

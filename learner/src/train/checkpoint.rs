@@ -52,9 +52,7 @@ pub fn save<B: Backend>(
         std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
     }
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-    model
-        .save(&tmp, SaveDtype::F32, MAX_SHARD_BYTES)
-        .map_err(|e| TrainError::Model(e.to_string()))?;
+    model.save(&tmp, SaveDtype::F32, MAX_SHARD_BYTES)?;
     processor_files(&tmp).map_err(io(&tmp))?;
     optimizer.save(&tmp.join(OPTIMIZER_FILE))?;
     let state_json = serde_json::to_string_pretty(state).expect("state serialises");

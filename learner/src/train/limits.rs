@@ -17,8 +17,8 @@ use temper_model::chat::{ContentPart, Message};
 use temper_model::preprocess::image_target_size;
 use temper_model::processor::Processor;
 
+use super::accumulate::micro_rows;
 use super::config::{ConfigError, TaskConfig, TrainConfig, invalid};
-use super::trainer::micro_rows;
 use crate::embedded;
 
 /// Bytes of one f32.

@@ -5,26 +5,45 @@
 //! come from a [`RolloutSource`](temper_rewards::RolloutSource) handed the current weights (the
 //! in-process actor in `temper train`). [`Trainer::run`] is the entry point.
 
+// The run: its config, directory, state and checkpoints.
 pub mod checkpoint;
 pub mod config;
 mod config_source;
 pub mod limits;
+pub mod run_dir;
+pub mod state;
+
+// The trainer by phase: the stage machine, set-up, SFT step, RL sampling, RL step, the shared
+// micro-batch routine and optimiser update, evaluation.
+mod accumulate;
+mod evaluation;
+mod outcome;
+mod rl_step;
+mod sampling;
+pub mod sequences;
+mod setup;
+mod sft_step;
+mod trainer;
+mod update;
+mod update_stats;
+
+// What a run reports: typed records, the rewards of a step, metrics.jsonl, gauges, the plot,
+// the progress observer.
 pub mod metrics_log;
 pub mod observer;
 pub mod plot;
+pub mod records;
 mod rewarding;
-pub mod run_dir;
-pub mod sequences;
-pub mod state;
 pub mod telemetry;
-mod trainer;
 
 use std::path::PathBuf;
 
 pub use config::{ConfigError, TrainConfig};
-pub use observer::{Observer, Silent};
+pub use observer::{Observer, Progress, Silent};
+pub use outcome::{Outcome, Summary};
+pub use records::StepRecord;
 pub use state::{Stage, TrainerState};
-pub use trainer::{DATA_ERRORS_FILE, Outcome, Summary, Trainer};
+pub use trainer::{DATA_ERRORS_FILE, Trainer};
 
 use crate::error::LearnerError;
 
@@ -42,9 +61,9 @@ pub enum TrainError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// Building, loading, saving or running the model failed.
+    /// Building, loading, saving or running the model, or tokenising, failed.
     #[error("model: {0}")]
-    Model(String),
+    Model(#[from] temper_model::ModelError),
     /// An objective or estimator rejected its inputs.
     #[error(transparent)]
     Learner(#[from] LearnerError),
@@ -62,9 +81,6 @@ pub enum TrainError {
     /// The run cannot resume from what is in the run directory.
     #[error("cannot resume: {0}")]
     Resume(String),
-    /// The reward stack could not be built.
-    #[error("rewards: {0}")]
-    Rewards(String),
     /// The rollout source failed.
     #[error(transparent)]
     Rollout(#[from] temper_rewards::RolloutError),

@@ -3,10 +3,10 @@
 //! out of the advantages, and the reward set's report turned into metrics. Scoring itself happens
 //! on the rollout side (the source returns groups already scored).
 
-use serde_json::{Map, Value, json};
 use temper_rewards::RewardMetrics;
 use temper_rewards::rollout::Group;
 
+use super::records::RewardRecord;
 use crate::advantages::AdvantageEstimator;
 use crate::error::Result;
 
@@ -49,19 +49,18 @@ impl StepRewards {
         Ok(out)
     }
 
-    /// Adds reward mean/std over scored samples, the quarantine count and the set's metrics.
-    pub fn write_metrics(&self, record: &mut Map<String, Value>) {
+    /// Reward mean/std over scored samples, the quarantine count and the set's metrics.
+    pub fn record(&self) -> RewardRecord {
         let scored: Vec<f64> = self.total.iter().flatten().copied().collect();
         let n = scored.len() as f64;
-        if n > 0.0 {
-            let mean = scored.iter().sum::<f64>() / n;
-            let var = scored.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / n;
-            record.insert("reward_mean".into(), json!(mean));
-            record.insert("reward_std".into(), json!(var.sqrt()));
-        }
-        record.insert("quarantined".into(), json!(self.total.len() - scored.len()));
-        for (key, value) in self.metrics.to_map() {
-            record.insert(key, json!(value));
+        let mean = (n > 0.0).then(|| scored.iter().sum::<f64>() / n);
+        let std =
+            mean.map(|mean| (scored.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / n).sqrt());
+        RewardRecord {
+            reward_mean: mean,
+            reward_std: std,
+            quarantined: self.total.len() - scored.len(),
+            per_reward: self.metrics.to_map(),
         }
     }
 }

@@ -5,21 +5,92 @@
 //! `reward/exact_match` → `temper_reward_exact_match`), and `temper_records_total{stage}` counts
 //! the records. Without an installed recorder these calls do nothing.
 
-use serde_json::{Map, Value};
+use std::sync::Once;
+
+use metrics::Unit;
+
+use super::records::StepRecord;
+
+/// The gauges described once per process, with their units (`None`: a fraction in 0–1 or a
+/// plain number). Every other field is published undescribed.
+const DESCRIBED: [(&str, Option<Unit>, &str); 10] = [
+    ("seconds", Some(Unit::Seconds), "wall time of the step"),
+    (
+        "tokens_per_second",
+        Some(Unit::CountPerSecond),
+        "sequence tokens through the learner per second",
+    ),
+    (
+        "generated_tokens_per_second",
+        Some(Unit::CountPerSecond),
+        "tokens generated per second of generation",
+    ),
+    (
+        "time_share_generation",
+        None,
+        "share of the step spent generating, 0-1",
+    ),
+    (
+        "time_share_reward",
+        None,
+        "share of the step spent scoring, 0-1",
+    ),
+    (
+        "time_share_update",
+        None,
+        "share of the step spent in updates, 0-1",
+    ),
+    (
+        "accuracy",
+        None,
+        "held-out accuracy (mean of the eval.metric reward), 0-1",
+    ),
+    (
+        "train_accuracy",
+        None,
+        "mean of the eval.metric reward over the RL samples, 0-1",
+    ),
+    (
+        "response_tokens",
+        Some(Unit::Count),
+        "response tokens trained on in the SFT step",
+    ),
+    (
+        "entropy",
+        None,
+        "mean policy entropy per trained token, nats",
+    ),
+];
+
+/// Describes the gauges of [`DESCRIBED`] and the records counter to the installed recorder,
+/// once per process ([`publish`] calls it).
+pub fn describe() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        metrics::describe_counter!(
+            "temper_records_total",
+            Unit::Count,
+            "records written, by stage"
+        );
+        for (field, unit, help) in DESCRIBED {
+            match unit {
+                Some(unit) => metrics::describe_gauge!(metric_name(field), unit, help),
+                None => metrics::describe_gauge!(metric_name(field), help),
+            }
+        }
+    });
+}
 
 /// Publishes `record`'s numeric fields as gauges labelled with its stage.
-pub fn publish(record: &Map<String, Value>) {
-    let stage = record
-        .get("stage")
-        .and_then(Value::as_str)
-        .unwrap_or("unknown")
-        .to_string();
-    metrics::counter!("temper_records_total", "stage" => stage.clone()).increment(1);
-    for (key, value) in record {
+pub fn publish(record: &StepRecord) {
+    describe();
+    let stage = record.stage();
+    metrics::counter!("temper_records_total", "stage" => stage).increment(1);
+    for (key, value) in record.to_map() {
         let Some(number) = value.as_f64() else {
             continue;
         };
-        metrics::gauge!(metric_name(key), "stage" => stage.clone()).set(number);
+        metrics::gauge!(metric_name(&key), "stage" => stage).set(number);
     }
 }
 
@@ -36,7 +107,8 @@ pub fn metric_name(field: &str) -> String {
 mod tests {
     use super::*;
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-    use serde_json::json;
+
+    use crate::train::records::{EvalPoint, EvalRecord, Position};
 
     #[test]
     fn names_are_prometheus_safe() {
@@ -55,8 +127,19 @@ mod tests {
     fn numeric_fields_become_gauges_labelled_by_stage() {
         let recorder = DebuggingRecorder::new();
         let snapshotter = recorder.snapshotter();
-        let record = json!({"stage": "rl", "step": 3, "reward_mean": 0.25, "loss_kind": "gspo"});
-        metrics::with_local_recorder(&recorder, || publish(record.as_object().unwrap()));
+        let record = StepRecord::Eval(EvalRecord {
+            at: Position {
+                step: 3,
+                global_step: 5,
+                policy_version: 5,
+                data_skipped: None,
+            },
+            point: EvalPoint::Rl,
+            accuracy: 0.25,
+            metric: "exact_match".into(),
+            examples: 4,
+        });
+        metrics::with_local_recorder(&recorder, || publish(&record));
         let mut seen: Vec<(String, String, f64)> = snapshotter
             .snapshot()
             .into_vec()
@@ -80,9 +163,12 @@ mod tests {
         assert_eq!(
             seen,
             vec![
-                ("temper_records_total".into(), "rl".into(), 1.0),
-                ("temper_reward_mean".into(), "rl".into(), 0.25),
-                ("temper_step".into(), "rl".into(), 3.0),
+                ("temper_accuracy".into(), "eval".into(), 0.25),
+                ("temper_examples".into(), "eval".into(), 4.0),
+                ("temper_global_step".into(), "eval".into(), 5.0),
+                ("temper_policy_version".into(), "eval".into(), 5.0),
+                ("temper_records_total".into(), "eval".into(), 1.0),
+                ("temper_step".into(), "eval".into(), 3.0),
             ]
         );
     }
