@@ -294,3 +294,52 @@ fn eval_metric_names_a_reward_of_the_stack_and_defaults_to_the_first_answer_rule
         "{e}"
     );
 }
+
+/// `configs/qwen3-vl-2b-gspo.toml`, the documented starting point for a real run, loads and
+/// validates: against the tiny fixture checkpoint standing in for the 2B download (the limits
+/// check reads its config and tokenizer), with the dataset paths given on the command line.
+#[test]
+fn the_qwen3_vl_2b_config_loads_and_validates() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let path = root.join("configs/qwen3-vl-2b-gspo.toml");
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["train.jsonl", "eval.jsonl"] {
+        std::fs::write(
+            dir.path().join(name),
+            "{\"messages\": [{\"role\": \"user\", \"content\": \"1+1?\"}], \"answer\": \"2\"}\n",
+        )
+        .unwrap();
+    }
+    // The stand-in: the fixture's tokenizer and pixel settings, its config with Qwen3-VL-2B's
+    // context (262,144 positions), so the lengths are checked against the real limit while the
+    // memory estimate stays the tiny model's.
+    let fixture = root.join("model/tests/data/qwen3vl-tiny-a");
+    let stand_in = dir.path().join("Qwen3-VL-2B-Instruct");
+    std::fs::create_dir(&stand_in).unwrap();
+    for name in ["tokenizer.json", "preprocessor_config.json"] {
+        std::fs::copy(fixture.join(name), stand_in.join(name)).unwrap();
+    }
+    let mut model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture.join("config.json")).unwrap())
+            .unwrap();
+    model["text_config"]["max_position_embeddings"] = 262_144.into();
+    std::fs::write(stand_in.join("config.json"), model.to_string()).unwrap();
+    let overrides = vec![
+        format!("model.source={:?}", stand_in.display().to_string()),
+        format!("data.train={:?}", dir.path().join("train.jsonl").display().to_string()),
+        format!("data.eval={:?}", dir.path().join("eval.jsonl").display().to_string()),
+    ];
+    let config = TrainConfig::load(&path, &overrides).unwrap();
+    assert_eq!(config.model.precision, temper_learner::train::config::Precision::Bf16);
+    assert_eq!(config.rl.loss.kind(), "gspo");
+    assert!((8..=16).contains(&config.rl.group_size));
+    assert_eq!(config.eval_metric().unwrap(), "math");
+    assert_eq!(config.sft.steps, 0);
+    // SAPO is one override away.
+    let mut sapo = overrides.clone();
+    sapo.push("rl.loss.kind=\"sapo\"".into());
+    assert_eq!(TrainConfig::load(&path, &sapo).unwrap().rl.loss.kind(), "sapo");
+    // As shipped, before the download, the error says which key to fix.
+    let e = TrainConfig::load(&path, &[]).unwrap_err().to_string();
+    assert!(e.contains("model.source") && e.contains("Qwen3-VL-2B-Instruct"), "{e}");
+}
