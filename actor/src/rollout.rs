@@ -248,7 +248,7 @@ impl<'a, B: Backend> ToolRollout<'a, B> {
             .iter()
             .map(|p| {
                 if p.params.stop_token_ids.is_empty() {
-                    self.processor.special.eos_ids().to_vec()
+                    self.processor.stop_token_ids.clone()
                 } else {
                     p.params.stop_token_ids.clone()
                 }

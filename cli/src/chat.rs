@@ -38,7 +38,7 @@ pub fn generate_text<B: Backend>(
     let batch = processor.batch::<B>(&[prepared], device)?;
 
     let stop = if args.stop_tokens.is_empty() {
-        processor.special.eos_ids().to_vec()
+        processor.stop_token_ids.clone()
     } else {
         args.stop_tokens.clone()
     };

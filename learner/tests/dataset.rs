@@ -494,3 +494,85 @@ fn a_resumed_run_reads_the_same_prompts_as_an_uninterrupted_one() {
         "{whole:?}"
     );
 }
+
+/// `model.source = DIR`: a run starts from an HF Qwen3-VL directory (the tiny fixture, with its
+/// own BPE tokenizer, not the embedded byte-level one) and trains on a JSONL file with images;
+/// every checkpoint it writes is a complete HF directory that loads again, tokenizer included.
+#[test]
+fn a_run_starts_from_an_hf_directory_and_writes_complete_hf_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    solid(d, "red.png", [220, 40, 40]);
+    solid(d, "blue.png", [50, 80, 230]);
+    let record = |id: &str, image: &str, answer: &str| {
+        json!({"id": id, "messages": [{"role": "user", "content": [
+            {"type": "image", "image": image}, {"type": "text", "text": "Which colour?"}]}],
+            "answer": answer})
+        .to_string()
+    };
+    let lines = vec![
+        record("r", "red.png", "red"),
+        record("b", "blue.png", "blue"),
+    ];
+    write_jsonl(&d.join("train.jsonl"), &lines);
+    write_jsonl(&d.join("eval.jsonl"), &lines);
+    // The fixture plus a generation_config.json: <|im_end|> (994, already a stop token) and 7.
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/tests/data/qwen3vl-tiny-a");
+    let hf = d.join("hf");
+    std::fs::create_dir(&hf).unwrap();
+    for entry in std::fs::read_dir(&fixture).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if [
+            "config.json",
+            "model.safetensors",
+            "tokenizer.json",
+            "preprocessor_config.json",
+        ]
+        .contains(&name.as_str())
+        {
+            std::fs::copy(&path, hf.join(name)).unwrap();
+        }
+    }
+    std::fs::write(
+        hf.join("generation_config.json"),
+        r#"{"eos_token_id": [994, 7], "do_sample": true}"#,
+    )
+    .unwrap();
+    let source = format!("model.source={:?}", hf.display().to_string());
+    let config = data_config(&d.join("train.jsonl"), &d.join("eval.jsonl"), &[&source]);
+    let run_dir = d.join("run");
+    common::train_to_end(config, &run_dir);
+
+    let checkpoint = common::latest_checkpoint(&run_dir);
+    for name in [
+        "config.json",
+        "tokenizer.json",
+        "preprocessor_config.json",
+        "generation_config.json",
+    ] {
+        assert!(
+            checkpoint.join(name).is_file(),
+            "{name} missing from {checkpoint:?}"
+        );
+    }
+    // The fixture's tokenizer travelled with the weights, byte for byte.
+    assert_eq!(
+        std::fs::read(checkpoint.join("tokenizer.json")).unwrap(),
+        std::fs::read(fixture.join("tokenizer.json")).unwrap()
+    );
+    let model = Qwen3Vl::<Cpu>::load(&checkpoint, &Default::default()).unwrap();
+    assert_eq!(model.config.text_config.vocab_size, 1024);
+    let processor = Processor::from_model_dir(&checkpoint, &model.config).unwrap();
+    // Stop tokens: the chat template's end tokens, then generation_config.json's new one.
+    let [im_end, endoftext] = processor.special.eos_ids();
+    assert_eq!(processor.stop_token_ids, vec![im_end, endoftext, 7]);
+    let ids = processor.tokenizer.encode("Which colour?").unwrap();
+    assert_eq!(
+        processor.tokenizer.decode(&ids, false).unwrap(),
+        "Which colour?"
+    );
+    let records = common::metrics_records(&run_dir);
+    assert!(records.iter().any(|r| r["stage"] == "rl"));
+    assert!(records.iter().filter(|r| r["stage"] == "eval").count() >= 3);
+}

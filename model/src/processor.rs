@@ -41,8 +41,52 @@ pub struct Processor {
     pub template: ChatTemplate,
     pub pixels: VisionPreprocessConfig,
     pub special: SpecialTokens,
+    /// Tokens that end a response: `<|im_end|>`, `<|endoftext|>` and the checkpoint's
+    /// `generation_config.json` `eos_token_id`s (one id or a list), in that order, once each.
+    pub stop_token_ids: Vec<u32>,
     /// Longest prompt accepted, in tokens.
     pub max_prompt_tokens: usize,
+}
+
+/// The generation settings file of an HF checkpoint; its `eos_token_id` adds stop tokens.
+pub const GENERATION_CONFIG_FILE: &str = "generation_config.json";
+
+/// The `eos_token_id`s of `dir/generation_config.json` (none when the file is absent).
+fn generation_stop_ids(dir: &Path) -> Result<Vec<u32>> {
+    let path = dir.join(GENERATION_CONFIG_FILE);
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    let bad = |message: String| ModelError::Config {
+        path: path.clone(),
+        message,
+    };
+    let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let id = |v: &serde_json::Value| {
+        v.as_u64()
+            .and_then(|id| u32::try_from(id).ok())
+            .ok_or_else(|| bad(format!("`eos_token_id` holds {v}, not a token id")))
+    };
+    match value.get("eos_token_id") {
+        None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+        Some(serde_json::Value::Array(ids)) => ids.iter().map(id).collect(),
+        Some(one) => Ok(vec![id(one)?]),
+    }
+}
+
+/// `special`'s end tokens followed by `extra`, each once.
+fn stop_ids(special: &SpecialTokens, extra: Vec<u32>) -> Vec<u32> {
+    let mut ids = special.eos_ids().to_vec();
+    for id in extra {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids
 }
 
 impl Processor {
@@ -70,6 +114,7 @@ impl Processor {
             tokenizer,
             template: ChatTemplate::from_model_dir(dir)?,
             pixels,
+            stop_token_ids: stop_ids(&special, generation_stop_ids(dir)?),
             special,
             max_prompt_tokens: config.text_config.max_position_embeddings,
         })
@@ -94,6 +139,7 @@ impl Processor {
             tokenizer,
             template,
             pixels,
+            stop_token_ids: stop_ids(&special, Vec::new()),
             special,
             max_prompt_tokens: config.text_config.max_position_embeddings,
         })
@@ -207,5 +253,44 @@ impl Processor {
             videos: pack(videos),
             segment_ids: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stop_ids_of(json: Option<&str>) -> Result<Vec<u32>> {
+        let dir = tempfile::tempdir().unwrap();
+        if let Some(json) = json {
+            std::fs::write(dir.path().join(GENERATION_CONFIG_FILE), json).unwrap();
+        }
+        generation_stop_ids(dir.path())
+    }
+
+    #[test]
+    fn generation_config_eos_ids_are_one_id_or_a_list() {
+        assert_eq!(stop_ids_of(None).unwrap(), Vec::<u32>::new());
+        assert_eq!(
+            stop_ids_of(Some(r#"{"top_p": 0.8}"#)).unwrap(),
+            Vec::<u32>::new()
+        );
+        assert_eq!(
+            stop_ids_of(Some(r#"{"eos_token_id": 151645}"#)).unwrap(),
+            [151645]
+        );
+        assert_eq!(
+            stop_ids_of(Some(r#"{"eos_token_id": [151645, 151643]}"#)).unwrap(),
+            [151645, 151643]
+        );
+        let err = stop_ids_of(Some(r#"{"eos_token_id": "</s>"}"#))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("generation_config.json") && err.contains("eos_token_id"),
+            "{err}"
+        );
+        let err = stop_ids_of(Some("{")).unwrap_err().to_string();
+        assert!(err.contains("generation_config.json"), "{err}");
     }
 }

@@ -47,7 +47,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         self.observer.begin(&phase, eval.examples, 0);
         let policy = self.inference_policy();
         let params = SamplingParams {
-            stop_token_ids: self.processor.special.eos_ids().to_vec(),
+            stop_token_ids: self.processor.stop_token_ids.clone(),
             suppress_token_ids: self.suppressed.clone(),
             ..SamplingParams::greedy(eval.max_new_tokens)
         };

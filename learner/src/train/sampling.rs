@@ -125,7 +125,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                 top_p: rl.top_p,
                 top_k: rl.top_k,
                 max_new_tokens: rl.max_new_tokens,
-                stop_token_ids: self.processor.special.eos_ids().to_vec(),
+                stop_token_ids: self.processor.stop_token_ids.clone(),
                 seed: round_seed,
                 suppress_token_ids: self.suppressed.clone(),
             };

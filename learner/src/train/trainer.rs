@@ -152,12 +152,18 @@ impl<B: AutodiffBackend> Trainer<B> {
             if builtin {
                 return embedded::write_processor_files(dir);
             }
+            // What transformers, vLLM and `temper generate` read beside the weights.
             for name in [
                 "tokenizer.json",
                 "tokenizer_config.json",
                 "chat_template.jinja",
+                "chat_template.json",
                 "preprocessor_config.json",
                 "video_preprocessor_config.json",
+                "generation_config.json",
+                "special_tokens_map.json",
+                "vocab.json",
+                "merges.txt",
             ] {
                 let from = source.join(name);
                 if from.is_file() {

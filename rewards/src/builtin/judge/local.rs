@@ -138,7 +138,7 @@ fn generate_blocking(
     let device = Default::default();
     let batch_prompts: Vec<PreparedPrompt> = prepared.iter().map(|(_, p)| p.clone()).collect();
     let params = SamplingParams {
-        stop_token_ids: processor.special.eos_ids().to_vec(),
+        stop_token_ids: processor.stop_token_ids.clone(),
         ..SamplingParams::greedy(config.max_new_tokens)
     };
     let generated = processor
