@@ -326,11 +326,20 @@ fn the_qwen3_vl_2b_config_loads_and_validates() {
     std::fs::write(stand_in.join("config.json"), model.to_string()).unwrap();
     let overrides = vec![
         format!("model.source={:?}", stand_in.display().to_string()),
-        format!("data.train={:?}", dir.path().join("train.jsonl").display().to_string()),
-        format!("data.eval={:?}", dir.path().join("eval.jsonl").display().to_string()),
+        format!(
+            "data.train={:?}",
+            dir.path().join("train.jsonl").display().to_string()
+        ),
+        format!(
+            "data.eval={:?}",
+            dir.path().join("eval.jsonl").display().to_string()
+        ),
     ];
     let config = TrainConfig::load(&path, &overrides).unwrap();
-    assert_eq!(config.model.precision, temper_learner::train::config::Precision::Bf16);
+    assert_eq!(
+        config.model.precision,
+        temper_learner::train::config::Precision::Bf16
+    );
     assert_eq!(config.rl.loss.kind(), "gspo");
     assert!((8..=16).contains(&config.rl.group_size));
     assert_eq!(config.eval_metric().unwrap(), "math");
@@ -338,8 +347,14 @@ fn the_qwen3_vl_2b_config_loads_and_validates() {
     // SAPO is one override away.
     let mut sapo = overrides.clone();
     sapo.push("rl.loss.kind=\"sapo\"".into());
-    assert_eq!(TrainConfig::load(&path, &sapo).unwrap().rl.loss.kind(), "sapo");
+    assert_eq!(
+        TrainConfig::load(&path, &sapo).unwrap().rl.loss.kind(),
+        "sapo"
+    );
     // As shipped, before the download, the error says which key to fix.
     let e = TrainConfig::load(&path, &[]).unwrap_err().to_string();
-    assert!(e.contains("model.source") && e.contains("Qwen3-VL-2B-Instruct"), "{e}");
+    assert!(
+        e.contains("model.source") && e.contains("Qwen3-VL-2B-Instruct"),
+        "{e}"
+    );
 }
