@@ -2,8 +2,10 @@
 //! learner's current weights, scored by the run's reward stack in the same process.
 //!
 //! The trainer hands over its policy (the inner-backend copy of its current weights) each call;
-//! this source runs [`ToolRollout::run_batch`] on it with every prompt's own seed, then scores each
-//! group with the reward set, so a [`Group`] leaves here scored (rewards next to generation).
+//! this source runs [`ToolRollout::run_batch`] on it with every prompt's own seed, on the
+//! caller's (compute) thread, then scores each group with the reward set on the binary's I/O
+//! runtime (the judge's HTTP calls, plug-in RPCs and reward timeouts live there), so a [`Group`]
+//! leaves here scored (rewards next to generation). No runtime is built per call.
 
 use std::time::Instant;
 
@@ -12,6 +14,7 @@ use temper_model::processor::Processor;
 use temper_model::{Qwen3Vl, SamplingParams};
 use temper_rewards::RewardSet;
 use temper_rewards::rollout::{Group, RolloutError, RolloutRequest, RolloutSource, Rollouts};
+use tokio::runtime::Handle;
 
 use crate::config::ToolLoopConfig;
 use crate::rollout::{PromptInput, ToolRollout};
@@ -22,17 +25,26 @@ pub struct InProcessSource {
     rewards: RewardSet,
     tools: ToolRegistry,
     config: ToolLoopConfig,
+    io: Handle,
 }
 
 impl InProcessSource {
-    /// A source that scores with `rewards` and offers `tools` under `config`'s limits. An empty
-    /// registry gives single-turn sampling: a turn that calls a tool gets an `unknown tool`
-    /// response (or, with `max_turns = 1`, ends the sample).
-    pub fn new(rewards: RewardSet, tools: ToolRegistry, config: ToolLoopConfig) -> Self {
+    /// A source that scores with `rewards` on the runtime `io` and offers `tools` under
+    /// `config`'s limits. An empty registry gives single-turn sampling: a turn that calls a tool
+    /// gets an `unknown tool` response (or, with `max_turns = 1`, ends the sample).
+    ///
+    /// `next_groups` must not be called from inside `io` (it blocks on it).
+    pub fn new(
+        rewards: RewardSet,
+        tools: ToolRegistry,
+        config: ToolLoopConfig,
+        io: Handle,
+    ) -> Self {
         Self {
             rewards,
             tools,
             config,
+            io,
         }
     }
 }
@@ -83,14 +95,8 @@ impl<B: Backend> RolloutSource<B> for InProcessSource {
                     .iter()
                     .map(|s| s.reward_sample(prompt, max_new_tokens))
                     .collect();
-                match self.rewards.score_blocking(&samples) {
-                    Ok(scored) => Group::scored(prompt.id, group.samples, scored),
-                    Err(e) => {
-                        // The set never fails per sample; this is its runtime failing to start.
-                        tracing::error!(error = %e, "reward runtime failed; the group's samples are quarantined");
-                        Group::unscored(prompt.id, group.samples)
-                    }
-                }
+                let scored = self.io.block_on(self.rewards.score(&samples));
+                Group::scored(prompt.id, group.samples, scored)
             })
             .collect();
         Ok(Rollouts {

@@ -32,7 +32,7 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Installs the global Prometheus recorder and serves it on `addr`; returns the bound address
 /// (useful with port 0).
-pub fn start(addr: &str) -> Result<SocketAddr> {
+pub fn start(runtime: &tokio::runtime::Handle, addr: &str) -> Result<SocketAddr> {
     let token = std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty());
     let Some(token) = token else {
         bail!(
@@ -45,58 +45,53 @@ pub fn start(addr: &str) -> Result<SocketAddr> {
     let recorder = PrometheusBuilder::new().build_recorder();
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder).context("installing the metrics recorder")?;
-    spawn(listener, token, handle)
+    spawn(runtime, listener, token, handle)
 }
 
-/// Serves `handle` on `listener` from a background thread; returns the bound address.
-pub fn spawn(listener: TcpListener, token: String, handle: PrometheusHandle) -> Result<SocketAddr> {
+/// Serves `handle` on `listener` as a task of `runtime` (the binary's I/O runtime); returns the
+/// bound address.
+pub fn spawn(
+    runtime: &tokio::runtime::Handle,
+    listener: TcpListener,
+    token: String,
+    handle: PrometheusHandle,
+) -> Result<SocketAddr> {
     let addr = listener.local_addr()?;
     listener.set_nonblocking(true)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the metrics server's runtime")?;
     let expected = Arc::new(format!("Bearer {token}"));
-    std::thread::Builder::new()
-        .name("metrics-server".into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                let listener = match tokio::net::TcpListener::from_std(listener) {
-                    Ok(listener) => listener,
-                    Err(error) => {
-                        tracing::error!(%error, "metrics server could not listen");
-                        return;
-                    }
-                };
-                loop {
-                    let (stream, peer) = match listener.accept().await {
-                        Ok(accepted) => accepted,
-                        Err(error) => {
-                            tracing::warn!(%error, "metrics server accept failed");
-                            continue;
-                        }
-                    };
-                    let handle = handle.clone();
-                    let expected = expected.clone();
-                    tokio::spawn(async move {
-                        let service = service_fn(move |request| {
-                            let response = respond(&request, &expected, &handle);
-                            async move { Ok::<_, Infallible>(response) }
-                        });
-                        let served = http1::Builder::new()
-                            .max_buf_size(MAX_HEAD_BYTES)
-                            .timer(TokioTimer::new())
-                            .header_read_timeout(HEAD_TIMEOUT)
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                        if let Err(error) = served {
-                            tracing::debug!(%peer, %error, "metrics connection ended with an error");
-                        }
-                    });
+    // `from_std` registers the socket with the runtime's reactor: do it inside the runtime.
+    let listener = {
+        let _entered = runtime.enter();
+        tokio::net::TcpListener::from_std(listener).context("listening for metrics scrapes")?
+    };
+    runtime.spawn(async move {
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "metrics server accept failed");
+                    continue;
                 }
-            })
-        })
-        .context("starting the metrics server thread")?;
+            };
+            let handle = handle.clone();
+            let expected = expected.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request| {
+                    let response = respond(&request, &expected, &handle);
+                    async move { Ok::<_, Infallible>(response) }
+                });
+                let served = http1::Builder::new()
+                    .max_buf_size(MAX_HEAD_BYTES)
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEAD_TIMEOUT)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+                if let Err(error) = served {
+                    tracing::debug!(%peer, %error, "metrics connection ended with an error");
+                }
+            });
+        }
+    });
     Ok(addr)
 }
 
@@ -163,6 +158,14 @@ mod tests {
         response
     }
 
+    fn io_runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
     #[test]
     fn serves_metrics_to_the_token_holder_only() {
         let recorder = PrometheusBuilder::new().build_recorder();
@@ -171,7 +174,8 @@ mod tests {
             metrics::gauge!("temper_reward_mean", "stage" => "rl").set(0.75);
         });
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = spawn(listener, "s3cret".into(), handle).unwrap();
+        let runtime = io_runtime();
+        let addr = spawn(runtime.handle(), listener, "s3cret".into(), handle).unwrap();
 
         let ok = get(
             addr,
@@ -200,7 +204,8 @@ mod tests {
     fn oversized_request_heads_are_refused() {
         let recorder = PrometheusBuilder::new().build_recorder();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = spawn(listener, "t".into(), recorder.handle()).unwrap();
+        let runtime = io_runtime();
+        let addr = spawn(runtime.handle(), listener, "t".into(), recorder.handle()).unwrap();
         let padding = "x".repeat(64 * 1024);
         let response = get(
             addr,

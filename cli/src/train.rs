@@ -76,8 +76,16 @@ pub fn run(args: TrainArgs) -> Result<()> {
             (config, run_dir)
         }
     };
+    // The binary's one I/O runtime: the metrics server, reward scoring (judge HTTP, plug-in
+    // RPCs, timeouts). Model compute stays on this thread.
+    let io = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("temper-io")
+        .enable_all()
+        .build()
+        .context("starting the I/O runtime")?;
     if let Some(addr) = &args.metrics_addr {
-        let bound = metrics_server::start(addr)?;
+        let bound = metrics_server::start(io.handle(), addr)?;
         eprintln!(
             "metrics: http://{bound}/metrics (bearer token from {})",
             metrics_server::TOKEN_ENV
@@ -92,7 +100,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let rewards =
         RewardSet::from_config(&config.reward_set()).context("building the reward stack")?;
     // The embedded tasks use no tools: the rollout is single-turn sampling.
-    let source = InProcessSource::new(rewards, ToolRegistry::new(), ToolLoopConfig::default());
+    let source = InProcessSource::new(
+        rewards,
+        ToolRegistry::new(),
+        ToolLoopConfig::default(),
+        io.handle().clone(),
+    );
     let outcome = with_backend!(args.device, |Inner, device| {
         let trainer = Trainer::<burn::backend::Autodiff<Inner>>::new(
             config,

@@ -152,8 +152,20 @@ pub fn assert_close(what: &str, actual: &[f64], expected: &[f64], rel: f64, abs:
     }
 }
 
+/// The tests' I/O runtime (what the `temper` binary builds once per process).
+pub fn io_runtime() -> &'static tokio::runtime::Runtime {
+    static IO: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    IO.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+    })
+}
+
 /// The rollout source `temper train` composes: the actor's tool loop (no tools) on the trainer's
-/// weights, scored by `config`'s reward stack.
+/// weights, scored by `config`'s reward stack on the I/O runtime.
 pub fn in_process_source(
     config: &temper_learner::train::TrainConfig,
 ) -> temper_actor::InProcessSource {
@@ -162,6 +174,7 @@ pub fn in_process_source(
         rewards,
         temper_actor::tools::ToolRegistry::new(),
         temper_actor::ToolLoopConfig::default(),
+        io_runtime().handle().clone(),
     )
 }
 

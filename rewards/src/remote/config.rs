@@ -148,7 +148,7 @@ impl RemoteConfig {
         RetryPolicy {
             retries: self.retries,
             backoff: Duration::try_from_secs_f64(self.backoff_s).unwrap_or(Duration::MAX),
-            max_backoff: Duration::from_secs(10),
+            ..RetryPolicy::GRPC
         }
     }
 }

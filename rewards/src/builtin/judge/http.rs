@@ -4,8 +4,9 @@
 //! Each prompt is one request `{model, messages, max_tokens, temperature}`; the reply is
 //! `choices[0].message.content`. Requests of a batch run concurrently, at most
 //! `max_concurrency` at a time (a semaphore shared by every batch of this judge). A request
-//! that fails to connect or gets 429 or 5xx is retried up to `retries` times, waiting
-//! `backoff_s · 2^attempt` between tries; other 4xx (the request itself is wrong) and timeouts
+//! that fails to connect or gets 429 or 5xx is retried up to `retries` times by the clients'
+//! one retry rule ([`RetryPolicy`], full jitter under `backoff_s · 2^attempt`, at most
+//! [`RetryPolicy::HTTP_API`]'s 30 s); other 4xx (the request itself is wrong) and timeouts
 //! (the judge is overloaded; waiting again would double the stall) are not retried. The API key
 //! is read from the environment variable named by `api_key_env` when the judge is built, and
 //! sent as `Authorization: Bearer …`; the config never holds the key itself.
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
+use temper_proto::RetryPolicy;
 use tokio::sync::Semaphore;
 
 use super::backend::{ChatPrompt, JudgeBackend, JudgeError};
@@ -48,7 +50,8 @@ pub struct HttpJudgeConfig {
     /// Retries after a connect error, 429 or 5xx [3].
     #[serde(default = "default_retries")]
     pub retries: u32,
-    /// The first wait before a retry, in seconds; doubled each retry [0.5].
+    /// The ceiling of the first wait before a retry, in seconds; doubled each retry [0.5]
+    /// (the wait itself is drawn below it: full jitter).
     #[serde(default = "default_backoff_s")]
     pub backoff_s: f64,
     /// Requests in flight at most [8].
@@ -63,10 +66,10 @@ fn default_request_timeout_s() -> f64 {
     120.0
 }
 fn default_retries() -> u32 {
-    3
+    RetryPolicy::HTTP_API.retries
 }
 fn default_backoff_s() -> f64 {
-    0.5
+    RetryPolicy::HTTP_API.backoff.as_secs_f64()
 }
 fn default_max_concurrency() -> usize {
     8
@@ -149,6 +152,7 @@ pub struct HttpJudge {
     api_key: Option<String>,
     client: reqwest::Client,
     slots: Arc<Semaphore>,
+    retry: RetryPolicy,
 }
 
 impl std::fmt::Debug for HttpJudge {
@@ -215,6 +219,11 @@ impl HttpJudge {
             api_key,
             client,
             slots: Arc::new(Semaphore::new(config.max_concurrency)),
+            retry: RetryPolicy {
+                retries: config.retries,
+                backoff: Duration::try_from_secs_f64(config.backoff_s).unwrap_or(Duration::MAX),
+                ..RetryPolicy::HTTP_API
+            },
             config,
         })
     }
@@ -227,27 +236,17 @@ impl HttpJudge {
             max_tokens: self.config.max_tokens,
             temperature: self.config.temperature,
         };
-        let mut attempt = 0;
-        loop {
-            // A slot is held for the request only, not for the back-off wait.
-            let result = {
+        // A slot is held for the request only, not for the back-off wait.
+        self.retry
+            .run_if(retryable, |_| async {
                 let _slot = self
                     .slots
                     .acquire()
                     .await
                     .expect("the semaphore is never closed");
                 self.send(&request).await
-            };
-            match result {
-                Err(e) if attempt < self.config.retries && retryable(&e) => {
-                    let wait = self.config.backoff_s * 2f64.powi(attempt as i32);
-                    tracing::warn!(endpoint = %self.endpoint, attempt, wait_s = wait, error = %e, "judge request failed; retrying");
-                    tokio::time::sleep(Duration::from_secs_f64(wait)).await;
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+            })
+            .await
     }
 
     async fn send(&self, request: &Request<'_>) -> std::result::Result<String, JudgeError> {
