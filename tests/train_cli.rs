@@ -437,3 +437,87 @@ fn a_length_reward_with_unset_options_trains() {
     let written = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
     assert!(written.contains("\"length\""), "{written}");
 }
+
+/// `temper train` on a user's JSONL dataset: `[data]` paths relative to the config file's folder,
+/// a bad record skipped into `data_errors.jsonl` and counted in every step record, the run to the
+/// end, and the run's own config.toml holding the paths absolute.
+#[test]
+fn a_jsonl_dataset_trains_through_the_cli_with_bad_records_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    image::RgbImage::from_pixel(32, 32, image::Rgb([220, 40, 40]))
+        .save(data.join("red.png"))
+        .unwrap();
+    let record = |id: &str, image: &str| {
+        serde_json::json!({"id": id, "messages": [{"role": "user", "content": [
+            {"type": "image", "image": image},
+            {"type": "text", "text": "How many red squares are there? Answer with a digit."}]}],
+            "answer": "1"})
+        .to_string()
+    };
+    let good: Vec<String> = (0..4)
+        .map(|i| record(&format!("q{i}"), "red.png"))
+        .collect();
+    let mut train = good.clone();
+    train.insert(2, record("broken", "missing.png"));
+    std::fs::write(data.join("train.jsonl"), train.join("\n") + "\n").unwrap();
+    std::fs::write(data.join("eval.jsonl"), good.join("\n") + "\n").unwrap();
+
+    // The shipped config with `[data]` in place of `[task]` (its header to the next blank line).
+    let tiny = std::fs::read_to_string(tiny_config()).unwrap();
+    let mut text = String::new();
+    let mut in_task = false;
+    for line in tiny.lines() {
+        in_task = (in_task || line.starts_with("[task]")) && !line.trim().is_empty();
+        if !in_task {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    text.push_str(
+        "\n[data]\ntrain = \"data/train.jsonl\"\neval = \"data/eval.jsonl\"\nmax_prompt_tokens = 200\n",
+    );
+    let config = dir.path().join("mine.toml");
+    std::fs::write(&config, text).unwrap();
+
+    let run_dir = dir.path().join("run");
+    let out = run(&mut train_command_with(
+        &config,
+        &run_dir,
+        &["eval.examples=4", "eval.batch_size=4"],
+    ));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+
+    let errors = std::fs::read_to_string(run_dir.join("data_errors.jsonl")).unwrap();
+    let errors: Vec<Value> = errors
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["id"], "broken");
+    assert_eq!(errors[0]["line"], 3);
+    assert!(
+        errors[0]["error"].as_str().unwrap().contains("missing.png"),
+        "{errors:?}"
+    );
+    let metrics = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap();
+    let steps: Vec<Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["stage"] == "sft" || r["stage"] == "rl")
+        .collect();
+    assert!(
+        !steps.is_empty() && steps.iter().all(|r| r["data/skipped"] == 1),
+        "{metrics}"
+    );
+    let summary = read_json(&run_dir.join("summary.json"));
+    assert!(summary["eval_accuracy_final"].is_number(), "{summary}");
+    let written = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
+    let absolute = data.join("train.jsonl");
+    assert!(
+        written.contains(&absolute.display().to_string()),
+        "{written}"
+    );
+}
