@@ -190,22 +190,6 @@ impl Group {
         }
     }
 
-    /// A group none of whose samples could be scored (the reward runtime itself failed).
-    pub fn unscored(prompt_id: u64, samples: Vec<Sample>) -> Self {
-        let n = samples.len();
-        Self {
-            prompt_id,
-            rewards: vec![None; n],
-            components: Vec::new(),
-            metrics: RewardMetrics {
-                samples: n,
-                quarantined: n,
-                ..RewardMetrics::default()
-            },
-            samples,
-        }
-    }
-
     /// Whether the group can teach anything: at least two scored samples whose rewards differ.
     /// Groups whose rewards are all equal have zero advantage under every estimator; DAPO's
     /// dynamic sampling drops them.

@@ -42,7 +42,6 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// Evaluates the current policy; records and returns the accuracy.
     pub(super) fn evaluate(&mut self, point: EvalPoint) -> Result<f64, TrainError> {
         let eval = self.config.eval.clone();
-        let metric = self.config.eval_metric()?.to_string();
         let phase = format!("eval {}", point.as_str());
         self.observer.begin(&phase, eval.examples, 0);
         let policy = self.inference_policy();
@@ -61,7 +60,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                 .collect::<Result<Vec<_>, _>>()?;
             let rollouts = self.rollouts(&policy, &prompts, 1, params.clone())?;
             for group in &rollouts.groups {
-                score_sum += metric_values(group, &metric)?.sum::<f64>();
+                score_sum += metric_values(group, &self.metric)?.sum::<f64>();
             }
             self.observer.advance(Progress::Eval {
                 done: end,
@@ -75,7 +74,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             at: self.position(),
             point,
             accuracy,
-            metric,
+            metric: self.metric.clone(),
             examples: eval.examples,
         });
         self.write_record(&record)?;

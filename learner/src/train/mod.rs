@@ -42,8 +42,9 @@ pub use config::{ConfigError, TrainConfig};
 pub use observer::{Observer, Progress, Silent};
 pub use outcome::{Outcome, Summary};
 pub use records::StepRecord;
+pub use setup::DATA_ERRORS_FILE;
 pub use state::{Stage, TrainerState};
-pub use trainer::{DATA_ERRORS_FILE, Trainer};
+pub use trainer::Trainer;
 
 use crate::error::LearnerError;
 

@@ -83,10 +83,9 @@ impl<B: AutodiffBackend> Trainer<B> {
         let seconds = started.elapsed().as_secs_f64();
         let samples = rows.len() as f64;
         let generated: usize = rows.iter().map(|(_, s)| s.generated_tokens()).sum();
-        let metric = self.config.eval_metric()?;
         let mut correct = 0.0;
         for group in &groups {
-            correct += metric_values(group, metric)?.sum::<f64>();
+            correct += metric_values(group, &self.metric)?.sum::<f64>();
         }
         let stopped = rows
             .iter()

@@ -18,11 +18,14 @@ use super::metrics_log::MetricsLog;
 use super::observer::Observer;
 use super::run_dir::RunDir;
 use super::state::{Stage, TrainerState};
-use super::trainer::{DATA_ERRORS_FILE, Trainer};
+use super::trainer::Trainer;
 use crate::data::dataset::{DatasetOptions, DatasetTask};
 use crate::embedded;
 use crate::optim::AdamW;
 use crate::tasks::task::{Split, Task};
+
+/// The bad-record log of a dataset run, in the run directory.
+pub const DATA_ERRORS_FILE: &str = "data_errors.jsonl";
 
 impl<B: AutodiffBackend> Trainer<B> {
     /// Sets up a run in `run_dir`: a fresh one, or (with `resume`) from its latest checkpoint.
@@ -81,9 +84,11 @@ impl<B: AutodiffBackend> Trainer<B> {
         let log_path = run_dir.join("metrics.jsonl");
         let log = MetricsLog::open(&log_path, state.metrics_lines).map_err(io(&log_path))?;
         let suppressed = policy_suppressed_tokens(&processor.special);
+        let metric = config.eval_metric()?.to_string();
         Ok(Self {
             wall_before: state.wall_seconds,
             suppressed,
+            metric,
             config,
             run_dir: run_dir.to_path_buf(),
             device,

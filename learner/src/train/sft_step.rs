@@ -37,7 +37,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                     .processor
                     .tokenizer
                     .encode(reference)
-                    .map_err(|e| TrainError::Model(e.into()))?;
+                    .map_err(temper_model::ModelError::from)?;
                 ids.push(im_end);
                 Ok(Sample {
                     response_mask: vec![1; ids.len()],

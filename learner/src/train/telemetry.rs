@@ -9,8 +9,6 @@ use std::sync::Once;
 
 use metrics::Unit;
 
-use super::records::StepRecord;
-
 /// The gauges described once per process, with their units (`None`: a fraction in 0–1 or a
 /// plain number). Every other field is published undescribed.
 const DESCRIBED: [(&str, Option<Unit>, &str); 10] = [
@@ -81,16 +79,16 @@ pub fn describe() {
     });
 }
 
-/// Publishes `record`'s numeric fields as gauges labelled with its stage.
-pub fn publish(record: &StepRecord) {
+/// Publishes a record's numeric fields (its serde form,
+/// [`StepRecord::to_map`](super::records::StepRecord::to_map)) as gauges labelled with its stage.
+pub fn publish(stage: &'static str, fields: &serde_json::Map<String, serde_json::Value>) {
     describe();
-    let stage = record.stage();
     metrics::counter!("temper_records_total", "stage" => stage).increment(1);
-    for (key, value) in record.to_map() {
+    for (key, value) in fields {
         let Some(number) = value.as_f64() else {
             continue;
         };
-        metrics::gauge!(metric_name(&key), "stage" => stage).set(number);
+        metrics::gauge!(metric_name(key), "stage" => stage).set(number);
     }
 }
 
@@ -108,7 +106,7 @@ mod tests {
     use super::*;
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
-    use crate::train::records::{EvalPoint, EvalRecord, Position};
+    use crate::train::records::{EvalPoint, EvalRecord, Position, StepRecord};
 
     #[test]
     fn names_are_prometheus_safe() {
@@ -139,7 +137,7 @@ mod tests {
             metric: "exact_match".into(),
             examples: 4,
         });
-        metrics::with_local_recorder(&recorder, || publish(&record));
+        metrics::with_local_recorder(&recorder, || publish(record.stage(), &record.to_map()));
         let mut seen: Vec<(String, String, f64)> = snapshotter
             .snapshot()
             .into_vec()

@@ -36,9 +36,6 @@ use crate::embedded;
 use crate::optim::AdamW;
 use crate::tasks::task::Task;
 
-/// The bad-record log of a dataset run, in the run directory.
-pub const DATA_ERRORS_FILE: &str = "data_errors.jsonl";
-
 /// The single-process trainer.
 pub struct Trainer<B: AutodiffBackend> {
     pub(super) config: TrainConfig,
@@ -54,6 +51,8 @@ pub struct Trainer<B: AutodiffBackend> {
     /// Tokens the policy may not emit ([`policy_suppressed_tokens`]): sampling and the learner's
     /// scoring both remove them.
     pub(super) suppressed: Vec<u32>,
+    /// The reward whose mean is the accuracy ([`TrainConfig::eval_metric`], resolved once).
+    pub(super) metric: String,
     pub(super) log: MetricsLog,
     pub(super) stop: Arc<AtomicBool>,
     pub(super) observer: Box<dyn Observer>,
@@ -228,10 +227,11 @@ impl<B: AutodiffBackend> Trainer<B> {
 
     /// Appends `record` to `metrics.jsonl` and publishes it as gauges.
     pub(super) fn write_record(&mut self, record: &StepRecord) -> Result<(), TrainError> {
-        telemetry::publish(record);
+        let fields = record.to_map();
+        telemetry::publish(record.stage(), &fields);
         let path = self.log.path().to_path_buf();
         self.log
-            .write(record.to_map())
+            .write(fields)
             .map_err(|source| TrainError::Io { path, source })
     }
 
