@@ -13,17 +13,17 @@
 //!   [`RolloutSource`](temper_rewards::RolloutSource) — this loop on the learner's current
 //!   weights, scored by the run's reward stack.
 //! - [`ToolLoopConfig`] (`config`): `max_turns`, `tool_timeout_s`, token budgets.
-//! - [`response`]: the template text of tool responses; [`picker`]: how tokens are chosen
-//!   (seeded sampling, or a scripted policy in tests).
+//! - [`response`]: the template text of tool responses. Tokens are chosen by the model crate's
+//!   one picker (`temper_model::picker`: seeded sampling on the device or the host, or a
+//!   scripted policy in tests), the same one `Qwen3Vl::generate` uses.
 //!
-//! Tool calls are parsed by `temper_rewards::tool_calls`, the same parser the `tool_call`
-//! reward's records come from.
+//! Tool calls are parsed by `temper_model::chat::parse_tool_calls`, next to the chat template
+//! that writes `<tool_call>`; the `tool_call` reward scores the records made from its output.
 
 #![warn(missing_docs)]
 
 pub mod config;
 pub mod error;
-pub mod picker;
 pub mod response;
 pub mod rollout;
 pub mod source;
@@ -31,7 +31,6 @@ pub mod tools;
 
 pub use config::ToolLoopConfig;
 pub use error::{ActorError, Result};
-pub use picker::{PickAt, SamplingPicker, TokenPicker};
 pub use rollout::{PromptInput, RolloutGroup, ToolRollout};
 pub use source::InProcessSource;
 pub use temper_model::FinishReason;

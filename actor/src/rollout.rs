@@ -13,7 +13,7 @@
 //!    is single-turn sampling, token for token what `generate` draws.
 //! 3. An ended turn is decoded (special tokens skipped) and parsed for tool calls. No calls: the
 //!    sample is finished (`stop`). Calls, and fewer than `max_turns` turns so far: the calls run
-//!    (concurrently, each under `tool_timeout_s`), and the tool-response text of the chat
+//!    (concurrently, as tasks on the I/O runtime, each under `tool_timeout_s`), and the tool-response text of the chat
 //!    template (see `response`) is tokenised — images as vision tokens of the processed zoom —
 //!    and appended with mask 0 and log-prob 0. Calls at the `max_turns`-th turn are recorded,
 //!    not run (`malformed` if they do not parse, else `failed` with "not executed") and the
@@ -32,20 +32,19 @@ use std::time::Duration;
 
 use burn::prelude::*;
 use image::RgbImage;
-use temper_model::chat::expand_vision_placeholders;
-use temper_model::device_sampling::{DevicePicker, Picks};
+use temper_model::chat::{
+    ParsedCall, TOOL_CALL_CLOSE, expand_vision_placeholders, parse_tool_calls,
+};
+use temper_model::picker::{PickAt, Picker, TokenPicker};
 use temper_model::preprocess::{ProcessedImage, preprocess_image};
 use temper_model::processor::{PreparedPrompt, Processor};
-use temper_model::sampling::Sampler;
-use temper_model::weights::host_f32;
 use temper_model::{FinishReason, Qwen3Vl, SamplingParams, VisualInput, policy_suppressed_tokens};
 use temper_rewards::rollout::{Sample, ToolCallCounts};
-use temper_rewards::tool_calls::{TOOL_CALL_CLOSE, parse_tool_calls};
 use temper_rewards::{ToolCallRecord, ToolCallStatus, Turn};
+use tokio::runtime::Handle;
 
 use crate::config::ToolLoopConfig;
 use crate::error::{ActorError, Result};
-use crate::picker::{PickAt, SamplingPicker, TokenPicker};
 use crate::response::{ResponsePart, tool_response_text, truncate_chars};
 use crate::tools::{ToolContext, ToolRegistry, execute_calls};
 
@@ -82,6 +81,8 @@ pub struct ToolRollout<'a, B: Backend> {
     close_id: Option<u32>,
     /// Stamped on every sample.
     policy_version: u64,
+    /// The binary's I/O runtime: tool calls run there while this (compute) thread waits.
+    io: Handle,
 }
 
 /// Per-row state of the loop.
@@ -100,12 +101,14 @@ struct Row {
 }
 
 impl<'a, B: Backend> ToolRollout<'a, B> {
-    /// Checks the config; resolves the `</tool_call>` token.
+    /// Checks the config; resolves the `</tool_call>` token. Tool calls run on `io` (the binary's
+    /// I/O runtime); the loop must not itself run on one of its threads (it blocks on it).
     pub fn new(
         model: &'a Qwen3Vl<B>,
         processor: &'a Processor,
         tools: &'a ToolRegistry,
         config: ToolLoopConfig,
+        io: Handle,
     ) -> Result<Self> {
         config.validate()?;
         let close_id = processor.tokenizer.token_to_id(TOOL_CALL_CLOSE);
@@ -116,6 +119,7 @@ impl<'a, B: Backend> ToolRollout<'a, B> {
             config,
             close_id,
             policy_version: 0,
+            io,
         })
     }
 
@@ -175,22 +179,11 @@ impl<'a, B: Backend> ToolRollout<'a, B> {
             .collect();
         let vocab = self.model.config.text_config.vocab_size;
         let device = self.model.language.embed_tokens.val().device();
-        let row_params: Vec<&SamplingParams> = (0..prompts.len() * group)
-            .map(|r| &params[r / group.max(1)])
-            .collect();
-        match DevicePicker::new(&row_params, vocab, &device) {
-            // The whole distribution: picked on the device, as `generate` does.
-            Some(picker) => {
-                let samplers = (0..row_params.len())
-                    .map(|r| Sampler::new(row_params[r].seed, (r % group) as u64))
-                    .collect();
-                self.run_loop(&inputs, group, Picking::Device { picker, samplers })
-            }
-            None => {
-                let mut picker = SamplingPicker::for_prompts(&params, group);
-                self.run_loop(&inputs, group, Picking::Host(&mut picker))
-            }
-        }
+        self.run_loop(
+            &inputs,
+            group,
+            Picker::seeded(&params, group.max(1), vocab, &device),
+        )
     }
 
     /// [`run`](Self::run) with another token picker (`params` still give the stop tokens and
@@ -209,7 +202,7 @@ impl<'a, B: Backend> ToolRollout<'a, B> {
             params,
         };
         Ok(self
-            .run_loop(std::slice::from_ref(&input), group, Picking::Host(picker))?
+            .run_loop(std::slice::from_ref(&input), group, Picker::custom(picker))?
             .pop()
             .expect("one group per prompt"))
     }
@@ -218,7 +211,7 @@ impl<'a, B: Backend> ToolRollout<'a, B> {
         &self,
         prompts: &[PromptInput<'_>],
         group: usize,
-        mut picking: Picking<'_, B>,
+        mut picker: Picker<'_, B>,
     ) -> Result<Vec<RolloutGroup>> {
         if group == 0 {
             return Err(ActorError::input("group", "group size must be at least 1"));
@@ -304,7 +297,7 @@ impl<'a, B: Backend> ToolRollout<'a, B> {
             .collect();
 
         loop {
-            let mut picks = picking.pick(logits);
+            let mut picks = picker.step(logits);
             let mut feeds: Vec<Vec<u32>> = vec![Vec::new(); n_rows];
             // Rows whose turn ended in tool calls to run now.
             let mut calling: Vec<usize> = Vec::new();
@@ -402,7 +395,10 @@ impl<'a, B: Backend> ToolRollout<'a, B> {
                     .iter()
                     .flat_map(|&k| parsed[k].iter().cloned())
                     .collect();
-                let mut results = execute_calls(self.tools, &flat, context, timeout).into_iter();
+                let mut results = self
+                    .io
+                    .block_on(execute_calls(self.tools, &flat, context, timeout))
+                    .into_iter();
                 for &k in &of_prompt {
                     executed[k] = results.by_ref().take(parsed[k].len()).collect();
                 }
@@ -526,10 +522,7 @@ impl<'a, B: Backend> ToolRollout<'a, B> {
 
 /// Records of calls that were found but not run: `malformed` when they do not parse, else
 /// `failed` with the reason.
-fn not_executed(
-    calls: &[temper_rewards::tool_calls::ParsedCall],
-    why: &str,
-) -> Vec<ToolCallRecord> {
+fn not_executed(calls: &[ParsedCall], why: &str) -> Vec<ToolCallRecord> {
     calls
         .iter()
         .map(|c| match &c.result {
@@ -541,7 +534,7 @@ fn not_executed(
             },
             Ok(call) => ToolCallRecord {
                 name: Some(call.name.clone()),
-                arguments: Some(serde_json::Value::Object(call.arguments.clone())),
+                arguments: Some(serde_json::Value::from(&call.arguments)),
                 status: ToolCallStatus::Failed,
                 output: format!("not executed: {why}"),
             },
@@ -564,56 +557,5 @@ fn pack_images<B: Backend>(
     VisualInput {
         pixel_values: Tensor::from_data(TensorData::new(values, [rows, row_len]), device),
         grid_thw: images.iter().map(|i| i.grid_thw).collect(),
-    }
-}
-
-/// Where a step's tokens come from: picked on the device (the seeded sampler over untruncated
-/// distributions; only ids and log-probs reach the host), or by a host [`TokenPicker`] shown
-/// each row's copied logits.
-enum Picking<'p, B: Backend> {
-    Device {
-        picker: DevicePicker<B>,
-        samplers: Vec<Sampler>,
-    },
-    Host(&'p mut dyn TokenPicker),
-}
-
-impl<'p, B: Backend> Picking<'p, B> {
-    /// Prepares a step over the group's next-token logits `[G, V]`.
-    fn pick(&mut self, logits: Tensor<B, 2>) -> StepPicks<'_, 'p> {
-        match self {
-            Self::Device { picker, samplers } => StepPicks::Picked(picker.pick(logits, samplers)),
-            Self::Host(picker) => {
-                let vocab = logits.dims()[1];
-                StepPicks::Host {
-                    picker: &mut **picker,
-                    logits: host_f32(logits),
-                    vocab,
-                }
-            }
-        }
-    }
-}
-
-/// One step's choices, taken row by row (finished rows are never asked).
-enum StepPicks<'s, 'p> {
-    Picked(Picks),
-    Host {
-        picker: &'s mut (dyn TokenPicker + 'p),
-        logits: Vec<f32>,
-        vocab: usize,
-    },
-}
-
-impl StepPicks<'_, '_> {
-    fn take(&mut self, row: usize, at: PickAt) -> (u32, f32) {
-        match self {
-            Self::Picked(picks) => (picks.tokens[row], picks.logprobs[row]),
-            Self::Host {
-                picker,
-                logits,
-                vocab,
-            } => picker.pick(at, &logits[row * *vocab..(row + 1) * *vocab]),
-        }
     }
 }

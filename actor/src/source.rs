@@ -57,9 +57,15 @@ impl<B: Backend> RolloutSource<B> for InProcessSource {
         request: &RolloutRequest<'_>,
     ) -> Result<Rollouts, RolloutError> {
         let generation_started = Instant::now();
-        let rollout = ToolRollout::new(policy, processor, &self.tools, self.config.clone())
-            .map_err(RolloutError::new)?
-            .with_policy_version(request.policy_version);
+        let rollout = ToolRollout::new(
+            policy,
+            processor,
+            &self.tools,
+            self.config.clone(),
+            self.io.clone(),
+        )
+        .map_err(RolloutError::new)?
+        .with_policy_version(request.policy_version);
         let params: Vec<SamplingParams> = request
             .prompts
             .iter()

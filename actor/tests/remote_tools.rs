@@ -93,11 +93,27 @@ fn serve() -> String {
     rx.recv().unwrap()
 }
 
+/// The client side's runtime (the binary's I/O runtime in a real run).
+fn client_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn remote_tools_join_the_registry_and_see_the_prompt_images() {
     let url = serve();
     let token = SharedToken::new("tools-token").unwrap();
-    let tools = connect_remote_tools(&url, &token, ToolClientOptions::default()).unwrap();
+    let io = client_runtime();
+    let tools = io
+        .block_on(connect_remote_tools(
+            &url,
+            &token,
+            ToolClientOptions::default(),
+        ))
+        .unwrap();
     let mut registry = ToolRegistry::new();
     for tool in tools {
         registry.register(tool).unwrap();
@@ -110,18 +126,17 @@ fn remote_tools_join_the_registry_and_see_the_prompt_images() {
         images: Arc::new(vec![image.clone()]),
     };
     let arguments: Map<_, _> = json!({"axis": "x"}).as_object().unwrap().clone();
-    let output = registry
-        .get("flip")
-        .unwrap()
-        .call(&arguments, &context)
-        .unwrap();
+    let flip = registry.get("flip").unwrap();
+    let output = io.block_on(flip.call(&arguments, &context)).unwrap();
     assert_eq!(output.text, r#"1 image(s), args {"axis":"x"}"#);
     assert_eq!(
         output.images,
         vec![image::imageops::flip_horizontal(&image)]
     );
 
-    let failed = registry.get("fail").unwrap().call(&Map::new(), &context);
+    let no_arguments = Map::new();
+    let fail = registry.get("fail").unwrap();
+    let failed = io.block_on(fail.call(&no_arguments, &context));
     assert_eq!(failed, Err(ToolError::Failed("the region is empty".into())));
 }
 
@@ -129,7 +144,12 @@ fn remote_tools_join_the_registry_and_see_the_prompt_images() {
 fn a_wrong_token_fails_at_connect_naming_the_url() {
     let url = serve();
     let wrong = SharedToken::new("guess").unwrap();
-    let err = match connect_remote_tools(&url, &wrong, ToolClientOptions::default()) {
+    let connected = client_runtime().block_on(connect_remote_tools(
+        &url,
+        &wrong,
+        ToolClientOptions::default(),
+    ));
+    let err = match connected {
         Err(e) => e.to_string(),
         Ok(_) => panic!("a wrong token was accepted"),
     };

@@ -8,13 +8,12 @@ use burn::prelude::*;
 use image::RgbImage;
 use temper_actor::response::{ResponsePart, tool_response_text};
 use temper_actor::tools::ToolRegistry;
-use temper_actor::{
-    FinishReason, PickAt, PromptInput, SamplingPicker, TokenPicker, ToolLoopConfig, ToolRollout,
-};
+use temper_actor::{FinishReason, PromptInput, ToolLoopConfig, ToolRollout};
 use temper_model::backend::Cpu;
 use temper_model::chat::{
     ChatTemplate, ContentPart, Message, RenderOptions, expand_vision_placeholders,
 };
+use temper_model::picker::{PickAt, SamplingPicker, TokenPicker};
 use temper_model::preprocess::VisionPreprocessConfig;
 use temper_model::processor::{PreparedPrompt, Processor};
 use temper_model::sampling::argmax;
@@ -55,6 +54,8 @@ struct Setup {
     tools: ToolRegistry,
     image: RgbImage,
     prompt: PreparedPrompt,
+    /// Where tool calls run (the binary's I/O runtime in a real run).
+    io: tokio::runtime::Runtime,
 }
 
 fn setup() -> Setup {
@@ -99,6 +100,11 @@ fn setup() -> Setup {
         tools,
         image,
         prompt,
+        io: tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap(),
     }
 }
 
@@ -171,8 +177,14 @@ fn cached_multi_turn_continuation_equals_a_cache_free_forward() {
         greedy_len: 6,
         seen: Vec::new(),
     };
-    let rollout =
-        ToolRollout::new(&s.model, &s.processor, &s.tools, ToolLoopConfig::default()).unwrap();
+    let rollout = ToolRollout::new(
+        &s.model,
+        &s.processor,
+        &s.tools,
+        ToolLoopConfig::default(),
+        s.io.handle().clone(),
+    )
+    .unwrap();
     let group = rollout
         .run_with(
             &s.prompt,
@@ -313,8 +325,14 @@ fn malformed_and_unknown_calls_get_error_responses() {
         greedy_len: 3,
         seen: Vec::new(),
     };
-    let rollout =
-        ToolRollout::new(&s.model, &s.processor, &s.tools, ToolLoopConfig::default()).unwrap();
+    let rollout = ToolRollout::new(
+        &s.model,
+        &s.processor,
+        &s.tools,
+        ToolLoopConfig::default(),
+        s.io.handle().clone(),
+    )
+    .unwrap();
     let group = rollout
         .run_with(
             &s.prompt,
@@ -376,7 +394,14 @@ fn max_turns_is_respected() {
         max_turns: 2,
         ..ToolLoopConfig::default()
     };
-    let rollout = ToolRollout::new(&s.model, &s.processor, &s.tools, config).unwrap();
+    let rollout = ToolRollout::new(
+        &s.model,
+        &s.processor,
+        &s.tools,
+        config,
+        s.io.handle().clone(),
+    )
+    .unwrap();
     let group = rollout
         .run_with(
             &s.prompt,
@@ -415,8 +440,14 @@ fn without_tool_calls_the_rollout_samples_like_generate() {
         .concat(),
         ..SamplingParams::default()
     };
-    let rollout =
-        ToolRollout::new(&s.model, &s.processor, &s.tools, ToolLoopConfig::default()).unwrap();
+    let rollout = ToolRollout::new(
+        &s.model,
+        &s.processor,
+        &s.tools,
+        ToolLoopConfig::default(),
+        s.io.handle().clone(),
+    )
+    .unwrap();
     let group = rollout
         .run(&s.prompt, std::slice::from_ref(&s.image), 3, &params)
         .unwrap();
@@ -464,8 +495,14 @@ fn device_picked_rollouts_equal_host_picked_ones() {
         suppress_token_ids: temper_model::policy_suppressed_tokens(special),
         ..SamplingParams::default()
     };
-    let rollout =
-        ToolRollout::new(&s.model, &s.processor, &s.tools, ToolLoopConfig::default()).unwrap();
+    let rollout = ToolRollout::new(
+        &s.model,
+        &s.processor,
+        &s.tools,
+        ToolLoopConfig::default(),
+        s.io.handle().clone(),
+    )
+    .unwrap();
     let image = std::slice::from_ref(&s.image);
     // `run` picks untruncated rows on the device; `run_with` the same sampler on the host.
     let on_device = rollout.run(&s.prompt, image, 4, &params).unwrap();
@@ -515,8 +552,14 @@ fn a_batched_rollout_equals_one_rollout_per_prompt() {
         ..SamplingParams::default()
     };
     let (pa, pb) = (params(3), params(4));
-    let rollout =
-        ToolRollout::new(&s.model, &s.processor, &s.tools, ToolLoopConfig::default()).unwrap();
+    let rollout = ToolRollout::new(
+        &s.model,
+        &s.processor,
+        &s.tools,
+        ToolLoopConfig::default(),
+        s.io.handle().clone(),
+    )
+    .unwrap();
     let image = std::slice::from_ref(&s.image);
     let batched = rollout
         .run_batch(

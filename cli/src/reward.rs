@@ -137,28 +137,14 @@ fn to_sample(object: &Map<String, Value>) -> Result<Sample, String> {
     })
 }
 
-/// A chat message whose content is a string or a list of parts (text parts joined).
+/// A chat message in the chat template's layout: `content` a string, a list of parts or null.
 fn message(value: &Value) -> Result<Message, String> {
-    let role = value
-        .get("role")
-        .and_then(Value::as_str)
-        .ok_or("needs a string `role`")?
-        .to_string();
-    let content = match value.get("content") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        Some(Value::Null) | None => String::new(),
-        Some(other) => {
-            return Err(format!(
-                "`content` must be a string or a list of parts, got {other}"
-            ));
-        }
-    };
-    Ok(Message { role, content })
+    if value.get("role").and_then(Value::as_str).is_none() {
+        return Err("needs a string `role`".into());
+    }
+    serde_json::from_value(value.clone()).map_err(|e| {
+        format!("{e}; write `content` as a string or a list of {{\"type\": \"text\", \"text\": ...}} parts")
+    })
 }
 
 /// Running totals for the summary.
@@ -476,7 +462,7 @@ mod tests {
                 "response": "4", "answer": 4, "metadata": {"language": "en"}}"#,
         );
         let sample = line.sample.unwrap();
-        assert_eq!(sample.messages[0].content, "2+2?");
+        assert_eq!(sample.messages[0].text(), "2+2?");
         assert_eq!(sample.reference.as_deref(), Some("4"));
         assert_eq!(sample.metadata.unwrap()["language"], "en");
 

@@ -7,18 +7,21 @@
 //! - Tool-response tokens (mask 0) contribute no gradient, and changing their log-probs changes
 //!   neither the loss nor the gradient.
 
+mod common;
+
 use std::collections::HashMap;
 
 use burn::backend::Autodiff;
 use burn::prelude::*;
 use image::RgbImage;
 use temper_actor::tools::ToolRegistry;
-use temper_actor::{PickAt, Sample, TokenPicker, ToolLoopConfig, ToolRollout};
+use temper_actor::{Sample, ToolLoopConfig, ToolRollout};
 use temper_learner::train::sequences::ResponseBatch;
 use temper_learner::{Advantages, PolicyInputs, PolicyLoss};
 use temper_model::backend::Cpu;
 use temper_model::chat::{ChatTemplate, ContentPart, Message, RenderOptions};
 use temper_model::preprocess::VisionPreprocessConfig;
+use temper_model::picker::{PickAt, TokenPicker};
 use temper_model::processor::{PreparedPrompt, Processor};
 use temper_model::sampling::argmax;
 use temper_model::tokenizer::{QWEN_SPECIAL_TOKENS, Tokenizer, byte_level_tokenizer_json};
@@ -131,7 +134,15 @@ fn setup() -> Setup {
         script: HashMap::from([((0, 0), zoom)]),
         greedy_len: 6,
     };
-    let rollout = ToolRollout::new(&model, &processor, &tools, ToolLoopConfig::default()).unwrap();
+    let io = common::io_runtime();
+    let rollout = ToolRollout::new(
+        &model,
+        &processor,
+        &tools,
+        ToolLoopConfig::default(),
+        io.handle().clone(),
+    )
+    .unwrap();
     let group = rollout
         .run_with(
             &prompt,

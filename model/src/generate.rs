@@ -4,15 +4,15 @@
 //! samples shares the prompt's compute; all rows then decode together, one batched step per
 //! token. Every sampled token comes with its behaviour log-prob (see `sampling`). Tokens are
 //! picked on the device when every row samples the whole distribution (`device_sampling`), so a
-//! step copies ids, not logits, to the host; top-k / top-p rows are sampled on the host.
+//! step copies ids, not logits, to the host; top-k / top-p rows are sampled on the host (the one
+//! [`Picker`] of every generation path).
 
 use burn::prelude::*;
 
-use crate::device_sampling::{DevicePicker, Picks};
 use crate::error::{ModelError, Result};
 use crate::model::{Batch, Qwen3Vl};
-use crate::sampling::{Sampler, SamplingParams};
-use crate::weights::host_f32;
+use crate::picker::{PickAt, Picker};
+use crate::sampling::SamplingParams;
 
 /// Why a sample stopped: the one finish enum of every generation path (`generate` here, the
 /// actor's tool loop, the learner's rollout samples).
@@ -85,9 +85,6 @@ impl<B: Backend> Qwen3Vl<B> {
                 finish: FinishReason::Length,
             })
             .collect();
-        let mut samplers: Vec<Sampler> = (0..rows)
-            .map(|r| Sampler::new(params[r / group].seed, (r % group) as u64))
-            .collect();
         let mut done: Vec<bool> = row_params.iter().map(|p| p.max_new_tokens == 0).collect();
         // Before the first step all samples of a prompt share the prompt's logits.
         let device = prompt_logits.device();
@@ -95,18 +92,24 @@ impl<B: Backend> Qwen3Vl<B> {
         let first_rows =
             Tensor::<B, 1, Int>::from_data(TensorData::new(first_rows, [rows]), &device);
         let mut logits = prompt_logits.select(0, first_rows);
-        let mut picker = Picker::new(&row_params, vocab, &device);
+        let mut picker = Picker::seeded(params, group, vocab, &device);
         let pad = batch.input_ids[0][0];
         loop {
-            let picks = picker.pick(logits, &mut samplers);
+            let mut picks = picker.step(logits);
             let mut feed = vec![pad; rows];
             for r in 0..rows {
                 if done[r] {
                     continue;
                 }
-                let (token, logprob) = (picks.tokens[r], picks.logprobs[r]);
                 let p = row_params[r];
                 let g = &mut out[r];
+                let at = PickAt {
+                    prompt: g.prompt,
+                    sample: g.sample,
+                    turn: 0,
+                    position: g.tokens.len(),
+                };
+                let (token, logprob) = picks.take(r, at);
                 g.tokens.push(token);
                 g.logprobs.push(logprob);
                 feed[r] = token;
@@ -201,40 +204,5 @@ impl<B: Backend> Qwen3Vl<B> {
         cache
             .checked_add(logits)?
             .checked_mul(self.float_dtype().size())
-    }
-}
-
-/// Where a step's tokens are picked: on the device when it can, else on the host from the
-/// copied logits.
-enum Picker<'a, B: Backend> {
-    Device(DevicePicker<B>),
-    Host(&'a [&'a SamplingParams]),
-}
-
-impl<'a, B: Backend> Picker<'a, B> {
-    fn new(params: &'a [&'a SamplingParams], vocab: usize, device: &B::Device) -> Self {
-        match DevicePicker::new(params, vocab, device) {
-            Some(picker) => Self::Device(picker),
-            None => Self::Host(params),
-        }
-    }
-
-    /// Picks every row's token from `logits: [R, V]`. Rows already done are picked too (their
-    /// draws are never used, as before).
-    fn pick(&mut self, logits: Tensor<B, 2>, samplers: &mut [Sampler]) -> Picks {
-        match self {
-            Self::Device(picker) => picker.pick(logits, samplers),
-            Self::Host(params) => {
-                let vocab = logits.dims()[1];
-                let host = host_f32(logits);
-                let (tokens, logprobs) = host
-                    .chunks_exact(vocab)
-                    .zip(samplers.iter_mut())
-                    .zip(params.iter())
-                    .map(|((row, sampler), p)| sampler.sample(row, p))
-                    .unzip();
-                Picks { tokens, logprobs }
-            }
-        }
     }
 }

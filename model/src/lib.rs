@@ -24,6 +24,7 @@ pub mod matmul_autodiff;
 pub mod model;
 pub mod nn;
 pub mod output_file;
+pub mod picker;
 pub mod position;
 pub mod precision;
 pub mod preprocess;

@@ -45,7 +45,6 @@ pub mod rollout;
 pub mod sample;
 pub mod set;
 pub mod text;
-pub mod tool_calls;
 
 pub use config::{GateConfig, RewardConfig, RewardEntry, RewardSetConfig};
 pub use error::{BoxError, Result, RewardError};
@@ -56,5 +55,7 @@ pub use rollout::{
     Group, RewardComponent, RolloutError, RolloutPrompt, RolloutRequest, RolloutSource, Rollouts,
     ToolCallCounts,
 };
-pub use sample::{Message, Sample, ToolCallRecord, ToolCallStatus, Turn};
+pub use sample::{Sample, ToolCallRecord, ToolCallStatus, Turn};
 pub use set::{RewardMetrics, RewardScores, RewardSet, RewardStats, ScoredBatch, Stat};
+/// The prompt's chat messages in a [`Sample`]: the chat template's type.
+pub use temper_model::chat::Message;

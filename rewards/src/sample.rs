@@ -5,17 +5,7 @@
 //! themselves travel to the learner untouched (they are not part of this type).
 
 use serde::{Deserialize, Serialize};
-
-/// One chat message of the prompt, for rewards that need the conversation rather than its
-/// rendered text (a judge, a code-switching check on the user's language).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Message {
-    /// `system`, `user`, `assistant` or `tool`.
-    pub role: String,
-    /// The text of the message (image and video parts are not shown to text rewards).
-    pub content: String,
-}
+use temper_model::chat::Message;
 
 /// One response to score, with what the rewards may compare it to.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -23,7 +13,9 @@ pub struct Message {
 pub struct Sample {
     /// The prompt as rendered text (may be empty when only `messages` is known).
     pub prompt: String,
-    /// The prompt as chat messages (may be empty when only `prompt` is known).
+    /// The prompt as chat messages (may be empty when only `prompt` is known), the chat
+    /// template's own type; text rewards read [`Message::text`] (image and video parts are
+    /// placeholders, not shown to them).
     pub messages: Vec<Message>,
     /// The generated response, decoded.
     pub response: String,

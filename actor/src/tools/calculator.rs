@@ -21,7 +21,7 @@
 use serde_json::{Map, Value};
 use temper_model::chat::JsonValue;
 
-use super::{Tool, ToolContext, ToolError, ToolOutput};
+use super::{BoxFuture, Tool, ToolContext, ToolError, ToolOutput};
 
 /// Longest accepted expression, in characters.
 pub const MAX_LEN: usize = 1000;
@@ -48,22 +48,25 @@ impl Tool for Calculator {
         .expect("the calculator schema is valid JSON")
     }
 
-    fn call(
-        &self,
-        arguments: &Map<String, Value>,
-        _: &ToolContext,
-    ) -> Result<ToolOutput, ToolError> {
-        let expression = match arguments.get("expression") {
-            Some(Value::String(s)) => s,
-            Some(Value::Number(n)) => return Ok(ToolOutput::text(n.to_string())),
-            _ => {
-                return Err(ToolError::InvalidArguments(
-                    "\"expression\" must be a string, e.g. {\"expression\": \"2 + 3\"}".into(),
-                ));
-            }
-        };
-        let value = evaluate(expression).map_err(ToolError::Failed)?;
-        Ok(ToolOutput::text(format_number(value)))
+    fn call<'a>(
+        &'a self,
+        arguments: &'a Map<String, Value>,
+        _: &'a ToolContext,
+    ) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
+        // Bounded work (at most MAX_LEN characters): evaluated in place.
+        Box::pin(async move {
+            let expression = match arguments.get("expression") {
+                Some(Value::String(s)) => s,
+                Some(Value::Number(n)) => return Ok(ToolOutput::text(n.to_string())),
+                _ => {
+                    return Err(ToolError::InvalidArguments(
+                        "\"expression\" must be a string, e.g. {\"expression\": \"2 + 3\"}".into(),
+                    ));
+                }
+            };
+            let value = evaluate(expression).map_err(ToolError::Failed)?;
+            Ok(ToolOutput::text(format_number(value)))
+        })
     }
 }
 
@@ -355,8 +358,12 @@ mod tests {
 
     #[test]
     fn the_tool_formats_and_validates() {
-        let call =
-            |args: Value| Calculator.call(args.as_object().unwrap(), &ToolContext::default());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let call = |args: Value| {
+            runtime.block_on(Calculator.call(args.as_object().unwrap(), &ToolContext::default()))
+        };
         assert_eq!(
             call(serde_json::json!({"expression": "6 * 7"}))
                 .unwrap()

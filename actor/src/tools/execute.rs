@@ -1,21 +1,20 @@
-//! Running the calls of one assistant turn: each parsed call is looked up, run on its own thread
-//! and waited for until its deadline (calls of a turn run concurrently); the outcome becomes a
-//! [`ToolCallRecord`] whose `output` is exactly the text the model is shown.
+//! Running the calls of one assistant turn: each parsed call is looked up and spawned as a task
+//! on the I/O runtime (the calls of a turn run concurrently), and awaited until its deadline; the
+//! outcome becomes a [`ToolCallRecord`] whose `output` is exactly the text the model is shown.
 //!
 //! Status rule: a call that did not parse → `malformed` (`error: <why>`); a name not in the
 //! registry → `unknown_tool`; the tool returned an error or panicked → `failed`; no answer
-//! within the timeout → `timeout` (the thread is left to finish on its own and its result is
-//! dropped); else `ok`.
+//! within the timeout → `timeout` (the task is aborted at its next `.await`); else `ok`.
 
 use std::sync::Arc;
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use image::RgbImage;
-use temper_rewards::tool_calls::ParsedCall;
+use temper_model::chat::ParsedCall;
 use temper_rewards::{ToolCallRecord, ToolCallStatus};
+use tokio::time::Instant;
 
-use super::{ToolContext, ToolOutput, ToolRegistry};
+use super::{ToolContext, ToolRegistry};
 
 /// One executed call: its record (for rewards and metrics) and the images it returned.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,8 +25,9 @@ pub struct ExecutedCall {
     pub images: Vec<RgbImage>,
 }
 
-/// Runs `calls` (in order) against `registry`, each with `timeout`.
-pub fn execute_calls(
+/// Runs `calls` (in order) against `registry`, all at once, each with `timeout`. Must be awaited
+/// inside a tokio runtime with the time driver (the binary's I/O runtime).
+pub async fn execute_calls(
     registry: &ToolRegistry,
     calls: &[ParsedCall],
     context: &ToolContext,
@@ -38,10 +38,10 @@ pub fn execute_calls(
         Running {
             name: String,
             arguments: serde_json::Value,
-            started: Instant,
-            receiver: mpsc::Receiver<std::thread::Result<Result<ToolOutput, super::ToolError>>>,
+            task: tokio::task::JoinHandle<Result<super::ToolOutput, super::ToolError>>,
         },
     }
+    let deadline = Instant::now() + timeout;
     let pending: Vec<Pending> = calls
         .iter()
         .map(|parsed| {
@@ -56,7 +56,8 @@ pub fn execute_calls(
                     ));
                 }
             };
-            let arguments = serde_json::Value::Object(call.arguments.clone());
+            // The parser only returns object arguments.
+            let arguments = serde_json::Value::from(&call.arguments);
             let Some(tool) = registry.get(&call.name) else {
                 let message = format!(
                     "error: there is no tool named `{}`; available tools: {}",
@@ -70,66 +71,63 @@ pub fn execute_calls(
                     message,
                 ));
             };
-            let (sender, receiver) = mpsc::channel();
-            let (tool, context, args) = (Arc::clone(tool), context.clone(), call.arguments.clone());
-            std::thread::spawn(move || {
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    tool.call(&args, &context)
-                }));
-                // The receiver is gone when the call timed out; nothing to report then.
-                let _ = sender.send(result);
-            });
+            let args = arguments.as_object().cloned().unwrap_or_default();
+            let (tool, context) = (Arc::clone(tool), context.clone());
+            let task = tokio::spawn(async move { tool.call(&args, &context).await });
             Pending::Running {
                 name: call.name.clone(),
                 arguments,
-                started: Instant::now(),
-                receiver,
+                task,
             }
         })
         .collect();
-    pending
-        .into_iter()
-        .map(|p| match p {
-            Pending::Done(executed) => executed,
+    let mut executed = Vec::with_capacity(pending.len());
+    for p in pending {
+        let (name, arguments, mut task) = match p {
+            Pending::Done(call) => {
+                executed.push(call);
+                continue;
+            }
             Pending::Running {
                 name,
                 arguments,
-                started,
-                receiver,
-            } => {
-                let left = timeout.saturating_sub(started.elapsed());
-                let (status, output, images) = match receiver.recv_timeout(left) {
-                    Ok(Ok(Ok(output))) => (ToolCallStatus::Ok, output.text, output.images),
-                    Ok(Ok(Err(e))) => (ToolCallStatus::Failed, format!("error: {e}"), Vec::new()),
-                    Ok(Err(_)) => (
-                        ToolCallStatus::Failed,
-                        format!("error: the tool `{name}` crashed"),
-                        Vec::new(),
+                task,
+            } => (name, arguments, task),
+        };
+        let (status, output, images) = match tokio::time::timeout_at(deadline, &mut task).await {
+            Ok(Ok(Ok(output))) => (ToolCallStatus::Ok, output.text, output.images),
+            Ok(Ok(Err(e))) => (ToolCallStatus::Failed, format!("error: {e}"), Vec::new()),
+            Ok(Err(_)) => (
+                ToolCallStatus::Failed,
+                format!("error: the tool `{name}` crashed"),
+                Vec::new(),
+            ),
+            Err(_) => {
+                task.abort();
+                (
+                    ToolCallStatus::Timeout,
+                    format!(
+                        "error: the tool `{name}` did not answer within {:.3} s",
+                        timeout.as_secs_f64()
                     ),
-                    Err(_) => (
-                        ToolCallStatus::Timeout,
-                        format!(
-                            "error: the tool `{name}` did not answer within {:.3} s",
-                            timeout.as_secs_f64()
-                        ),
-                        Vec::new(),
-                    ),
-                };
-                if status != ToolCallStatus::Ok {
-                    tracing::debug!(tool = %name, ?status, %output, "tool call did not succeed");
-                }
-                ExecutedCall {
-                    record: ToolCallRecord {
-                        name: Some(name),
-                        arguments: Some(arguments),
-                        status,
-                        output,
-                    },
-                    images,
-                }
+                    Vec::new(),
+                )
             }
-        })
-        .collect()
+        };
+        if status != ToolCallStatus::Ok {
+            tracing::debug!(tool = %name, ?status, %output, "tool call did not succeed");
+        }
+        executed.push(ExecutedCall {
+            record: ToolCallRecord {
+                name: Some(name),
+                arguments: Some(arguments),
+                status,
+                output,
+            },
+            images,
+        });
+    }
+    executed
 }
 
 fn done(
@@ -151,12 +149,14 @@ fn done(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Instant;
+
     use serde_json::{Map, Value};
     use temper_model::chat::JsonValue;
-    use temper_rewards::tool_calls::parse_tool_calls;
+    use temper_model::chat::parse_tool_calls;
 
     use super::*;
-    use crate::tools::{Calculator, Tool, ToolError};
+    use crate::tools::{BoxFuture, Calculator, Tool, ToolError, ToolOutput};
 
     /// Sleeps for `ms` then answers, or panics when asked to.
     struct Slow;
@@ -171,12 +171,18 @@ mod tests {
         fn parameters(&self) -> JsonValue {
             JsonValue::Object(Vec::new())
         }
-        fn call(&self, a: &Map<String, Value>, _: &ToolContext) -> Result<ToolOutput, ToolError> {
-            if a.get("panic").is_some() {
-                panic!("asked to");
-            }
-            std::thread::sleep(Duration::from_millis(a["ms"].as_u64().unwrap()));
-            Ok(ToolOutput::text("done"))
+        fn call<'a>(
+            &'a self,
+            a: &'a Map<String, Value>,
+            _: &'a ToolContext,
+        ) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
+            Box::pin(async move {
+                if a.get("panic").is_some() {
+                    panic!("asked to");
+                }
+                tokio::time::sleep(Duration::from_millis(a["ms"].as_u64().unwrap())).await;
+                Ok(ToolOutput::text("done"))
+            })
         }
     }
 
@@ -188,15 +194,21 @@ mod tests {
     }
 
     fn run(text: &str, timeout_ms: u64) -> Vec<ToolCallRecord> {
-        execute_calls(
-            &registry(),
-            &parse_tool_calls(text),
-            &ToolContext::default(),
-            Duration::from_millis(timeout_ms),
-        )
-        .into_iter()
-        .map(|e| e.record)
-        .collect()
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(execute_calls(
+                &registry(),
+                &parse_tool_calls(text),
+                &ToolContext::default(),
+                Duration::from_millis(timeout_ms),
+            ))
+            .into_iter()
+            .map(|e| e.record)
+            .collect()
     }
 
     #[test]

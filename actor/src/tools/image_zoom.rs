@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use temper_model::chat::JsonValue;
 use temper_model::preprocess::VisionPreprocessConfig;
 
-use super::{Tool, ToolContext, ToolError, ToolOutput};
+use super::{BoxFuture, Tool, ToolContext, ToolError, ToolOutput};
 
 /// The coordinate scale of Qwen3-VL's relative boxes.
 pub const COORDINATE_SCALE: f64 = 1000.0;
@@ -164,26 +164,34 @@ impl Tool for ImageZoom {
         .expect("the image_zoom schema is valid JSON")
     }
 
-    fn call(
-        &self,
-        arguments: &Map<String, Value>,
-        context: &ToolContext,
-    ) -> Result<ToolOutput, ToolError> {
-        let r = self.region(arguments, context)?;
-        let image: &RgbImage = &context.images[r.image_index];
-        let crop = crop_imm(image, r.left, r.top, r.width, r.height).to_image();
-        let (w, h) = self.zoomed_size(r.width, r.height);
-        let zoomed = resize(&crop, w, h, FilterType::CatmullRom);
-        Ok(ToolOutput {
-            text: format!(
-                "Zoomed into image {} at pixels x {}..{}, y {}..{} (shown at {w}x{h}).",
-                r.image_index,
-                r.left,
-                r.left + r.width,
-                r.top,
-                r.top + r.height
-            ),
-            images: vec![zoomed],
+    fn call<'a>(
+        &'a self,
+        arguments: &'a Map<String, Value>,
+        context: &'a ToolContext,
+    ) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
+        Box::pin(async move {
+            let r = self.region(arguments, context)?;
+            let (w, h) = self.zoomed_size(r.width, r.height);
+            // Crop and resample off the runtime's threads (large images take a while).
+            let images = context.images.clone();
+            let zoomed = tokio::task::spawn_blocking(move || {
+                let image: &RgbImage = &images[r.image_index];
+                let crop = crop_imm(image, r.left, r.top, r.width, r.height).to_image();
+                resize(&crop, w, h, FilterType::CatmullRom)
+            })
+            .await
+            .map_err(|e| ToolError::Failed(format!("the zoom did not complete: {e}")))?;
+            Ok(ToolOutput {
+                text: format!(
+                    "Zoomed into image {} at pixels x {}..{}, y {}..{} (shown at {w}x{h}).",
+                    r.image_index,
+                    r.left,
+                    r.left + r.width,
+                    r.top,
+                    r.top + r.height
+                ),
+                images: vec![zoomed],
+            })
         })
     }
 }
@@ -241,9 +249,11 @@ mod tests {
 
     #[test]
     fn the_crop_is_enlarged_and_holds_the_region() {
-        let out = tool()
-            .call(&args(json!({"bbox_2d": [250, 500, 500, 1000]})), &context())
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
             .unwrap();
+        let (arguments, context) = (args(json!({"bbox_2d": [250, 500, 500, 1000]})), context());
+        let out = runtime.block_on(tool().call(&arguments, &context)).unwrap();
         assert_eq!(out.images.len(), 1);
         let zoomed = &out.images[0];
         // 50×50 crop: 2× gives 100×100 ≥ 1024 px.

@@ -1,7 +1,8 @@
 //! Tools the policy can call during a rollout: the [`Tool`] trait, what a call gets
 //! ([`ToolContext`]) and returns ([`ToolOutput`] or a [`ToolError`]), the [`ToolRegistry`] that
 //! names them and renders their definitions for the chat template's `tools`, the executor that
-//! runs calls under a timeout ([`execute_calls`]) and the built-ins: [`Calculator`]
+//! runs a turn's calls concurrently on the I/O runtime, each under a timeout ([`execute_calls`]),
+//! and the built-ins: [`Calculator`]
 //! (`calculator`) and [`ImageZoom`] (`image_zoom`); tools of a gRPC tool service join them
 //! through [`connect_remote_tools`].
 
@@ -16,6 +17,10 @@ use std::sync::Arc;
 use image::RgbImage;
 use serde_json::{Map, Value};
 use temper_model::chat::JsonValue;
+/// A boxed, `Send` future: what [`Tool::call`] returns (the type [`Reward::score`] returns).
+///
+/// [`Reward::score`]: temper_rewards::Reward::score
+pub use temper_rewards::BoxFuture;
 
 pub use calculator::{Calculator, evaluate};
 pub use execute::{ExecutedCall, execute_calls};
@@ -62,8 +67,49 @@ pub enum ToolError {
 
 /// A tool the policy may call by name.
 ///
-/// `call` runs on a worker thread under the tool loop's timeout, so it must be `Send + Sync`;
-/// it must never panic on bad input (return a [`ToolError`] instead).
+/// The contract, stated once:
+/// - `call` is async, like [`Reward::score`](temper_rewards::Reward::score): the executor awaits
+///   it on the binary's I/O runtime, all calls of a turn concurrently, each under the tool loop's
+///   `tool_timeout_s`. A call that has not answered by then is dropped (status `timeout`); the
+///   timeout only takes effect at `.await` points, so move heavy CPU work to
+///   `tokio::task::spawn_blocking`.
+/// - `Ok(output)`: the text (and images) the model is shown; `Err(ToolError)`: the call failed,
+///   and the error's message is what the model is shown. A panic is caught and recorded as
+///   `failed`; never panic on bad input.
+///
+/// ```
+/// use serde_json::{Map, Value};
+/// use temper_actor::tools::{BoxFuture, Tool, ToolContext, ToolError, ToolOutput};
+/// use temper_model::chat::JsonValue;
+///
+/// /// Echoes its `text` argument.
+/// struct Echo;
+///
+/// impl Tool for Echo {
+///     fn name(&self) -> &str {
+///         "echo"
+///     }
+///     fn description(&self) -> &str {
+///         "Repeats the text it is given."
+///     }
+///     fn parameters(&self) -> JsonValue {
+///         JsonValue::parse(r#"{"type": "object", "properties": {"text": {"type": "string"}}}"#)
+///             .unwrap()
+///     }
+///     fn call<'a>(
+///         &'a self,
+///         arguments: &'a Map<String, Value>,
+///         _: &'a ToolContext,
+///     ) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
+///         Box::pin(async move {
+///             match arguments.get("text") {
+///                 Some(Value::String(text)) => Ok(ToolOutput::text(text.clone())),
+///                 _ => Err(ToolError::InvalidArguments("\"text\" must be a string".into())),
+///             }
+///         })
+///     }
+/// }
+/// ```
 pub trait Tool: Send + Sync {
     /// The name the model calls it by.
     fn name(&self) -> &str;
@@ -71,12 +117,12 @@ pub trait Tool: Send + Sync {
     fn description(&self) -> &str;
     /// The JSON schema of the arguments object.
     fn parameters(&self) -> JsonValue;
-    /// Runs one call.
-    fn call(
-        &self,
-        arguments: &Map<String, Value>,
-        context: &ToolContext,
-    ) -> Result<ToolOutput, ToolError>;
+    /// Runs one call (see the trait doc for the contract).
+    fn call<'a>(
+        &'a self,
+        arguments: &'a Map<String, Value>,
+        context: &'a ToolContext,
+    ) -> BoxFuture<'a, Result<ToolOutput, ToolError>>;
 
     /// The definition in the OpenAI function format that Qwen's template lists under `# Tools`:
     /// `{"type": "function", "function": {"name", "description", "parameters"}}`.

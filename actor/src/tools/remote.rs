@@ -1,8 +1,8 @@
 //! Tools served over gRPC by a `ToolService` (`proto/temper/tool/v1/tool.proto`), e.g. written in
 //! Python with `temper_plugins.serve_tool`. [`connect_remote_tools`] connects (health check, shared
 //! token), lists the service's tools and wraps each as a [`Tool`] the registry can hold next to the
-//! built-ins. The tool loop runs calls on worker threads, so a call blocks its thread on the
-//! adapter's own runtime; the prompt's images travel as PNG and returned PNGs become images the
+//! built-ins. A call is one async RPC on the runtime the tool loop runs its calls on (the
+//! binary's I/O runtime); the prompt's images travel as PNG and returned PNGs become images the
 //! model sees.
 
 use std::io::Cursor;
@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use temper_model::chat::JsonValue;
 use temper_proto::{SharedToken, ToolClient, ToolClientOptions};
 
-use super::{Tool, ToolContext, ToolError, ToolOutput};
+use super::{BoxFuture, Tool, ToolContext, ToolError, ToolOutput};
 use crate::error::{ActorError, Result};
 
 /// One tool of a remote tool service.
@@ -22,29 +22,22 @@ pub struct RemoteTool {
     description: String,
     parameters: JsonValue,
     client: ToolClient,
-    runtime: Arc<tokio::runtime::Runtime>,
 }
 
-/// Connects to the tool service at `url` and returns one [`Tool`] per tool it lists.
-pub fn connect_remote_tools(
+/// Connects to the tool service at `url` and returns one [`Tool`] per tool it lists (await it on
+/// the runtime the tool calls will run on).
+pub async fn connect_remote_tools(
     url: &str,
     token: &SharedToken,
     options: ToolClientOptions,
 ) -> Result<Vec<Arc<dyn Tool>>> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("remote-tools")
-        .enable_all()
-        .build()
-        .map_err(|e| ActorError::Tools(format!("starting the runtime for {url}: {e}")))?;
-    let (client, specs) = runtime
-        .block_on(async {
-            let client = ToolClient::connect(url, token, options).await?;
-            let specs = client.list().await?;
-            Ok::<_, temper_proto::ClientError>((client, specs))
-        })
+    let client = ToolClient::connect(url, token, options)
+        .await
         .map_err(|e| ActorError::Tools(e.to_string()))?;
-    let runtime = Arc::new(runtime);
+    let specs = client
+        .list()
+        .await
+        .map_err(|e| ActorError::Tools(e.to_string()))?;
     specs
         .into_iter()
         .map(|spec| {
@@ -64,7 +57,6 @@ pub fn connect_remote_tools(
                 description: spec.description,
                 parameters,
                 client: client.clone(),
-                runtime: runtime.clone(),
             });
             Ok(tool)
         })
@@ -84,32 +76,35 @@ impl Tool for RemoteTool {
         self.parameters.clone()
     }
 
-    fn call(
-        &self,
-        arguments: &Map<String, Value>,
-        context: &ToolContext,
-    ) -> Result<ToolOutput, ToolError> {
-        let arguments = Value::Object(arguments.clone()).to_string();
-        let images = context
-            .images
-            .iter()
-            .map(encode_png)
-            .collect::<Result<Vec<_>, _>>()?;
-        let result = self
-            .runtime
-            .block_on(self.client.call(&self.name, &arguments, images))
-            .map_err(|e| ToolError::Failed(format!("tool service unavailable: {e}")))?;
-        if let Some(error) = result.error {
-            return Err(ToolError::Failed(error));
-        }
-        let images = result
-            .images
-            .iter()
-            .map(|png| decode_png(png))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(ToolOutput {
-            text: result.text,
-            images,
+    fn call<'a>(
+        &'a self,
+        arguments: &'a Map<String, Value>,
+        context: &'a ToolContext,
+    ) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
+        Box::pin(async move {
+            let arguments = Value::Object(arguments.clone()).to_string();
+            let images = context
+                .images
+                .iter()
+                .map(encode_png)
+                .collect::<Result<Vec<_>, _>>()?;
+            let result = self
+                .client
+                .call(&self.name, &arguments, images)
+                .await
+                .map_err(|e| ToolError::Failed(format!("tool service unavailable: {e}")))?;
+            if let Some(error) = result.error {
+                return Err(ToolError::Failed(error));
+            }
+            let images = result
+                .images
+                .iter()
+                .map(|png| decode_png(png))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(ToolOutput {
+                text: result.text,
+                images,
+            })
         })
     }
 }

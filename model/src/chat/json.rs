@@ -128,6 +128,28 @@ impl From<serde_json::Value> for JsonValue {
     }
 }
 
+impl From<&JsonValue> for serde_json::Value {
+    /// Converts to a `serde_json::Value` (objects then sort their keys unless serde_json's
+    /// `preserve_order` feature is on).
+    fn from(v: &JsonValue) -> Self {
+        match v {
+            JsonValue::Null => serde_json::Value::Null,
+            JsonValue::Bool(b) => serde_json::Value::Bool(*b),
+            JsonValue::Number(n) => serde_json::Value::Number(n.clone()),
+            JsonValue::String(s) => serde_json::Value::String(s.clone()),
+            JsonValue::Array(items) => {
+                serde_json::Value::Array(items.iter().map(serde_json::Value::from).collect())
+            }
+            JsonValue::Object(entries) => serde_json::Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.clone(), serde_json::Value::from(v)))
+                    .collect(),
+            ),
+        }
+    }
+}
+
 impl fmt::Display for JsonValue {
     /// Compact JSON (`{"a":1}`), keys in order.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

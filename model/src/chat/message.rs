@@ -262,6 +262,18 @@ impl Message {
         self
     }
 
+    /// The text items, concatenated (as the template renders them, without images and videos):
+    /// what a text-only reader, such as a reward, sees of the message.
+    pub fn text(&self) -> String {
+        self.content
+            .iter()
+            .filter_map(|p| match p {
+                ContentPart::Text(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Number of image items.
     pub fn image_count(&self) -> usize {
         self.content

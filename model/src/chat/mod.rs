@@ -16,6 +16,8 @@
 //! - [`expand_vision_placeholders`], the text-level expansion of the single image / video
 //!   placeholders into one pad token per visual token (as the HF processor does), with video
 //!   timestamps in the transformers 4.57 / vLLM layout (`expand.rs`);
+//! - [`parse_tool_calls`], the one parser of the `<tool_call>` blocks the template writes, into
+//!   its [`ToolCall`]s (`tool_calls.rs`);
 //! - [`check_prompt_length`], a guard against prompts longer than the context
 //!   (`prompt_length.rs`);
 //! - [`ChatError`], the errors of all of the above (`error.rs`).
@@ -27,6 +29,7 @@ mod message;
 mod prompt_length;
 mod template;
 mod template_env;
+mod tool_calls;
 
 pub use error::ChatError;
 pub use expand::{
@@ -37,3 +40,6 @@ pub use json::JsonValue;
 pub use message::{ContentPart, Message, ToolCall};
 pub use prompt_length::check_prompt_length;
 pub use template::{BUILTIN_TEMPLATE, ChatTemplate, RenderOptions, TemplateOrigin};
+pub use tool_calls::{
+    Malformed, ParsedCall, TOOL_CALL_CLOSE, TOOL_CALL_OPEN, mentions_tool_call, parse_tool_calls,
+};

@@ -20,7 +20,7 @@ pub(crate) fn sample_to_proto(sample: &Sample) -> pb::Sample {
             .iter()
             .map(|m| pb::Message {
                 role: m.role.clone(),
-                content: m.content.clone(),
+                content: m.text(),
             })
             .collect(),
         response: sample.response.clone(),
@@ -80,7 +80,8 @@ pub(crate) fn result_from_proto(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sample::{Message, ToolCallRecord, Turn};
+    use crate::sample::{ToolCallRecord, Turn};
+    use temper_model::chat::Message;
 
     #[test]
     fn samples_keep_every_field() {
@@ -88,10 +89,7 @@ mod tests {
             .with_reference("ref")
             .with_tokens(3, 8)
             .with_metadata(serde_json::json!({"lang": "en"}))
-            .with_messages(vec![Message {
-                role: "user".into(),
-                content: "hi".into(),
-            }])
+            .with_messages(vec![Message::user("hi")])
             .with_turns(vec![Turn {
                 assistant: "call".into(),
                 tool_calls: vec![ToolCallRecord {

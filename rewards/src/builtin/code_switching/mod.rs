@@ -288,13 +288,13 @@ impl CodeSwitching {
                 )
             });
         }
-        let prompt = sample
+        let user = sample
             .messages
             .iter()
             .rev()
             .find(|m| m.role == "user")
-            .map_or(sample.prompt.as_str(), |m| m.content.as_str());
-        Ok(self.detect(prompt))
+            .map(|m| m.text());
+        Ok(self.detect(user.as_deref().unwrap_or(&sample.prompt)))
     }
 
     /// The expected language detected from a prompt (see the module doc).

@@ -2,7 +2,7 @@ use serde_json::json;
 
 use super::*;
 use crate::builtin::score_now;
-use crate::sample::Message;
+use temper_model::chat::Message;
 
 fn reward(config: CodeSwitchingConfig) -> CodeSwitching {
     CodeSwitching::new(config).unwrap()
@@ -127,14 +127,8 @@ fn short_latin_runs_are_neutral_in_other_scripts() {
 fn expected_language_comes_from_config_then_metadata_then_prompt() {
     let ko_prompt =
         Sample::new("", "The answer is three, I am quite sure of it.").with_messages(vec![
-            Message {
-                role: "system".into(),
-                content: "You are a helpful assistant.".into(),
-            },
-            Message {
-                role: "user".into(),
-                content: "이 문제의 답은 무엇입니까?".into(),
-            },
+            Message::system("You are a helpful assistant."),
+            Message::user("이 문제의 답은 무엇입니까?"),
         ]);
     let default = reward(CodeSwitchingConfig::default());
     let out = score_now(&default, std::slice::from_ref(&ko_prompt));

@@ -6,10 +6,10 @@
 //! refused request quarantines its own sample and not the whole batch.
 
 use crate::reward::BoxFuture;
-use crate::sample::Message;
+use temper_model::chat::Message;
 
 /// One chat conversation to complete.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChatPrompt {
     /// The messages, in order (`system`, then `user`).
     pub messages: Vec<Message>,

@@ -169,9 +169,16 @@ impl std::fmt::Debug for HttpJudge {
 #[derive(Serialize)]
 struct Request<'a> {
     model: &'a str,
-    messages: &'a [crate::sample::Message],
+    messages: Vec<WireMessage<'a>>,
     max_tokens: usize,
     temperature: f64,
+}
+
+/// A judge message in the chat-completions body: role and text (the judge's prompts are text).
+#[derive(Serialize)]
+struct WireMessage<'a> {
+    role: &'a str,
+    content: String,
 }
 
 #[derive(Deserialize)]
@@ -232,7 +239,14 @@ impl HttpJudge {
     async fn complete_one(&self, prompt: &ChatPrompt) -> std::result::Result<String, JudgeError> {
         let request = Request {
             model: &self.config.model,
-            messages: &prompt.messages,
+            messages: prompt
+                .messages
+                .iter()
+                .map(|m| WireMessage {
+                    role: &m.role,
+                    content: m.text(),
+                })
+                .collect(),
             max_tokens: self.config.max_tokens,
             temperature: self.config.temperature,
         };

@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use temper_model::backend::Cpu;
-use temper_model::chat::{ContentPart, Message as ChatMessage};
 use temper_model::processor::{PreparedPrompt, Processor};
 use temper_model::{Qwen3Vl, SamplingParams};
 
@@ -119,12 +118,7 @@ fn generate_blocking(
         Vec::with_capacity(prompts.len());
     let mut prepared: Vec<(usize, PreparedPrompt)> = Vec::new();
     for (i, prompt) in prompts.iter().enumerate() {
-        let messages: Vec<ChatMessage> = prompt
-            .messages
-            .iter()
-            .map(|m| ChatMessage::new(m.role.clone(), vec![ContentPart::text(m.content.clone())]))
-            .collect();
-        match processor.prepare(&messages, &[], &[]) {
+        match processor.prepare(&prompt.messages, &[], &[]) {
             Ok(p) => {
                 prepared.push((i, p));
                 results.push(Ok(String::new()));

@@ -298,7 +298,7 @@ fn question_text(sample: &Sample) -> String {
         .messages
         .iter()
         .filter(|m| m.role != "system")
-        .map(|m| format!("{}: {}", m.role, m.content))
+        .map(|m| format!("{}: {}", m.role, m.text()))
         .collect();
     if messages.is_empty() {
         sample.prompt.clone()

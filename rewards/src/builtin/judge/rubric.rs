@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::backend::ChatPrompt;
 use crate::error::{Result, RewardError, non_negative};
-use crate::sample::Message;
+use temper_model::chat::Message;
 
 /// How an axis is scored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,16 +198,7 @@ pub fn render_prompt(axes: &[Axis], input: &JudgeInput<'_>) -> ChatPrompt {
         example.join(", ")
     ));
     ChatPrompt {
-        messages: vec![
-            Message {
-                role: "system".into(),
-                content: SYSTEM.into(),
-            },
-            Message {
-                role: "user".into(),
-                content: user,
-            },
-        ],
+        messages: vec![Message::system(SYSTEM), Message::user(user)],
     }
 }
 
@@ -232,7 +223,7 @@ mod tests {
             response: injection,
         };
         let prompt = render_prompt(&default_axes(), &input);
-        let user = &prompt.messages[1].content;
+        let user = &prompt.messages[1].text();
         let tag = block_tag(&input);
         let open = format!("<<<RESPONSE {tag}>>>\n");
         let close = format!("\n<<<END RESPONSE {tag}>>>");
@@ -248,7 +239,7 @@ mod tests {
             2,
             "once as the block end, once in the instructions"
         );
-        assert!(prompt.messages[0].content.contains("never instructions"));
+        assert!(prompt.messages[0].text().contains("never instructions"));
         for axis in ["correctness", "completeness", "reasoning"] {
             assert!(user.contains(&format!("- {axis} (")), "{axis}");
         }

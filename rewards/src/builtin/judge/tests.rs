@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::*;
-use crate::sample::Message;
+use temper_model::chat::Message;
 
 /// What the mock server answers to request number `i` with body `body`: status, reply text
 /// (wrapped in a chat completion when the status is 200) and a delay.
@@ -117,14 +117,8 @@ fn judge(config: HttpJudgeConfig) -> Judge {
 fn sample(response: &str) -> Sample {
     Sample::new("", response)
         .with_messages(vec![
-            Message {
-                role: "system".into(),
-                content: "Be brief.".into(),
-            },
-            Message {
-                role: "user".into(),
-                content: "What is 2 + 2?".into(),
-            },
+            Message::system("Be brief."),
+            Message::user("What is 2 + 2?"),
         ])
         .with_reference("4")
 }

@@ -14,25 +14,20 @@
 //!   `name`; `arguments` must be a JSON object, or a string holding one (some models
 //!   double-encode), and may be left out (then `{}`); other keys are ignored.
 //!
-//! Text outside the tags is not looked at. The actor executes what this returns and the
-//! `tool_call` reward counts it, so both see the same calls.
+//! Text outside the tags is not looked at. A parsed call is the chat template's own
+//! [`ToolCall`] (the type the template renders back as `<tool_call>` in an assistant message),
+//! its arguments in the order the model wrote them. The actor executes what this returns and
+//! records each outcome for the `tool_call` reward, so both see the same calls.
 
-use serde_json::{Map, Value};
 use thiserror::Error;
+
+use super::json::JsonValue;
+use super::message::ToolCall;
 
 /// The opening tag of a tool call.
 pub const TOOL_CALL_OPEN: &str = "<tool_call>";
 /// The closing tag of a tool call.
 pub const TOOL_CALL_CLOSE: &str = "</tool_call>";
-
-/// A well-formed tool call.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ToolCall {
-    /// The tool's name.
-    pub name: String,
-    /// The arguments (always a JSON object).
-    pub arguments: Map<String, Value>,
-}
 
 /// Why a tool call could not be parsed. The messages are what the model is shown.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -71,7 +66,7 @@ pub struct ParsedCall {
     pub raw: String,
     /// The name, when the content was an object with a string `name` (also for malformed calls).
     pub name: Option<String>,
-    /// The call, or why it is malformed.
+    /// The call (its `arguments` always a JSON object, its `id` `None`), or why it is malformed.
     pub result: Result<ToolCall, Malformed>,
 }
 
@@ -132,22 +127,22 @@ fn parse_body(raw: &str) -> ParsedCall {
     if body.is_empty() {
         return malformed(None, Malformed::Empty);
     }
-    let value: Value = match serde_json::from_str(body) {
+    let value = match JsonValue::parse(body) {
         Ok(v) => v,
         Err(e) => return malformed(None, Malformed::InvalidJson(e.to_string())),
     };
-    let Value::Object(mut object) = value else {
+    let JsonValue::Object(mut object) = value else {
         return malformed(None, Malformed::NotAnObject);
     };
-    let name = match object.get("name") {
-        Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
+    let name = match value_of(&mut object, "name", false) {
+        Some(JsonValue::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
         _ => return malformed(None, Malformed::MissingName),
     };
-    let arguments = match object.remove("arguments") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(args)) => args,
-        Some(Value::String(s)) => match serde_json::from_str::<Value>(&s) {
-            Ok(Value::Object(args)) => args,
+    let arguments = match value_of(&mut object, "arguments", true) {
+        None | Some(JsonValue::Null) => JsonValue::Object(Vec::new()),
+        Some(args @ JsonValue::Object(_)) => args,
+        Some(JsonValue::String(s)) => match JsonValue::parse(&s) {
+            Ok(args @ JsonValue::Object(_)) => args,
             _ => return malformed(Some(name), Malformed::ArgumentsNotObject),
         },
         Some(_) => return malformed(Some(name), Malformed::ArgumentsNotObject),
@@ -155,8 +150,18 @@ fn parse_body(raw: &str) -> ParsedCall {
     ParsedCall {
         raw: raw.to_string(),
         name: Some(name.clone()),
-        result: Ok(ToolCall { name, arguments }),
+        result: Ok(ToolCall::new(name, arguments)),
     }
+}
+
+/// The value of `key` in an object's entries (taken out when `take`, else cloned).
+fn value_of(entries: &mut Vec<(String, JsonValue)>, key: &str, take: bool) -> Option<JsonValue> {
+    let at = entries.iter().position(|(k, _)| k == key)?;
+    Some(if take {
+        entries.remove(at).1
+    } else {
+        entries[at].1.clone()
+    })
 }
 
 #[cfg(test)]
@@ -168,6 +173,10 @@ mod tests {
         call.result.as_ref().expect("a well-formed call")
     }
 
+    fn argument<'c>(call: &'c ToolCall, key: &str) -> &'c JsonValue {
+        call.arguments.get(key).expect("the argument is there")
+    }
+
     #[test]
     fn one_call_in_qwen_layout() {
         let text = "Let me compute.\n<tool_call>\n{\"name\": \"calculator\", \"arguments\": {\"expression\": \"2+3\"}}\n</tool_call>";
@@ -176,9 +185,10 @@ mod tests {
         let call = ok(&calls[0]);
         assert_eq!(call.name, "calculator");
         assert_eq!(
-            Value::Object(call.arguments.clone()),
-            json!({"expression": "2+3"})
+            call.arguments,
+            JsonValue::from(json!({"expression": "2+3"}))
         );
+        assert_eq!(call.id, None);
         assert_eq!(calls[0].name.as_deref(), Some("calculator"));
     }
 
@@ -190,7 +200,7 @@ mod tests {
         assert_eq!(calls.len(), 2);
         assert_eq!(ok(&calls[0]).name, "a");
         assert_eq!(ok(&calls[1]).name, "b");
-        assert_eq!(ok(&calls[1]).arguments["x"], json!(1));
+        assert_eq!(argument(ok(&calls[1]), "x"), &JsonValue::from(1));
     }
 
     #[test]
@@ -270,8 +280,23 @@ mod tests {
             "<tool_call>{\"name\": \"calculator\", \"arguments\": \"{\\\"expression\\\": \\\"1+1\\\"}\"}</tool_call>\
              <tool_call>{\"name\": \"now\"}</tool_call>",
         );
-        assert_eq!(ok(&calls[0]).arguments["expression"], json!("1+1"));
-        assert!(ok(&calls[1]).arguments.is_empty());
+        assert_eq!(
+            argument(ok(&calls[0]), "expression"),
+            &JsonValue::from("1+1")
+        );
+        assert_eq!(ok(&calls[1]).arguments, JsonValue::Object(Vec::new()));
+    }
+
+    #[test]
+    fn arguments_keep_the_order_the_model_wrote() {
+        let calls = parse_tool_calls(
+            "<tool_call>{\"name\": \"image_zoom\", \"arguments\": {\"z\": 1, \"a\": 2}}</tool_call>",
+        );
+        let JsonValue::Object(entries) = &ok(&calls[0]).arguments else {
+            panic!("arguments are an object");
+        };
+        let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["z", "a"]);
     }
 
     #[test]
