@@ -2,7 +2,10 @@
 //! grouped generation (behaviour log-probs included), log-prob recomputation without gradients
 //! (what a trainer that does not trust behaviour log-probs pays), and the update (forward +
 //! backward + AdamW) — with tokens/s and peak heap per part, for the tiny embedded model and a
-//! medium one (hidden 512, 8 layers, vocab 272, same ViT shape family).
+//! medium one (hidden 512, 8 layers, vocab 272, same ViT shape family). The recompute and the
+//! update run in both learner layouts, in the same run: joined (every row its own prompt
+//! forward) and shared prefix (each prompt once per group); tokens/s counts the joined rows'
+//! tokens in both, so the two rates compare directly.
 //!
 //! `cargo bench -p temper-learner --bench update` (`-- --quick` for one repeat).
 
@@ -21,6 +24,7 @@ use temper_learner::tasks::shapes::{ShapesTask, Split};
 use temper_learner::train::sequences::ResponseBatch;
 use temper_model::backend::CpuAutodiff;
 use temper_model::chat::{ContentPart, Message};
+use temper_model::logprobs::EntropyGrad;
 use temper_model::{Qwen3Vl, Qwen3VlConfig, SamplingParams};
 
 #[global_allocator]
@@ -62,7 +66,9 @@ fn time<T>(repeats: usize, mut f: impl FnMut() -> T) -> (f64, f64) {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let repeats = if quick { 1 } else { 3 };
-    println!("| model | rows | tokens | part | seconds | share | tokens/s | peak heap MiB |");
+    println!(
+        "| model | rows | tokens | part | seconds | share of a step | tokens/s | peak heap MiB |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     for (name, config) in [
         ("tiny", embedded::tiny_config()),
@@ -132,49 +138,59 @@ fn run(name: &str, config: Qwen3VlConfig, repeats: usize) {
         .collect();
     let generated: usize = generations.iter().map(|g| g.tokens.len()).sum();
 
-    let inner_batch = ResponseBatch::<Inner>::new(&processor, &rows, &device).unwrap();
-    let tokens = inner_batch.rows() * inner_batch.batch.seq_len();
-    let (recompute_s, recompute_mib) = time(repeats, || {
-        let scores = inner_batch.scores(&policy, 1.0, &suppress).unwrap();
-        scores.logprobs.sum().into_scalar()
-    });
-
-    let train_batch = ResponseBatch::<B>::new(&processor, &rows, &device).unwrap();
+    // The joined layout's forward tokens: what an update without sharing pushes through.
+    let tokens = ResponseBatch::<Inner>::with_layout(&processor, &rows, &device, false)
+        .unwrap()
+        .forward_tokens();
+    let mut parts = vec![("generation".to_string(), (gen_s, gen_mib), generated)];
     let behaviour: Vec<&[f32]> = generations.iter().map(|g| g.logprobs.as_slice()).collect();
     let advantages: Vec<f32> = (0..rows.len())
         .map(|i| if i % 3 == 0 { 1.0 } else { -0.5 })
         .collect();
     let loss = PolicyLoss::default();
     let mut optimizer = AdamW::<Inner>::new(AdamWConfig::default());
-    let (update_s, update_mib) = time(repeats, || {
-        let scores = train_batch.scores(&model, 1.0, &suppress).unwrap();
-        let n = advantages.len();
-        let output = loss
-            .compute(PolicyInputs {
-                logprobs: scores.logprobs,
-                old_logprobs: train_batch.align(&behaviour, 0.0, &device),
-                ref_logprobs: None,
-                advantages: Advantages::Sequence(Tensor::from_data(
-                    TensorData::new(advantages.clone(), [n]),
-                    &device,
-                )),
-                mask: train_batch.mask(&device),
-            })
-            .unwrap();
-        let grads = GradientsParams::from_grads(output.loss.backward(), &model);
-        model = optimizer.step::<B, _>(1e-4, model.clone(), grads);
-    });
+    for (layout, shared) in [("joined", false), ("shared prefix", true)] {
+        let inner_batch =
+            ResponseBatch::<Inner>::with_layout(&processor, &rows, &device, shared).unwrap();
+        let recompute = time(repeats, || {
+            let scores = inner_batch
+                .scores(&policy, 1.0, &suppress, EntropyGrad::Metric)
+                .unwrap();
+            scores.logprobs.sum().into_scalar()
+        });
+        let train_batch =
+            ResponseBatch::<B>::with_layout(&processor, &rows, &device, shared).unwrap();
+        let update = time(repeats, || {
+            let scores = train_batch
+                .scores(&model, 1.0, &suppress, EntropyGrad::Metric)
+                .unwrap();
+            let n = advantages.len();
+            let output = loss
+                .compute(PolicyInputs {
+                    logprobs: scores.logprobs,
+                    old_logprobs: train_batch.align(&behaviour, 0.0, &device),
+                    ref_logprobs: None,
+                    advantages: Advantages::Sequence(Tensor::from_data(
+                        TensorData::new(advantages.clone(), [n]),
+                        &device,
+                    )),
+                    mask: train_batch.mask(&device),
+                })
+                .unwrap();
+            let grads = GradientsParams::from_grads(output.loss.backward(), &model);
+            model = optimizer.step::<B, _>(1e-4, model.clone(), grads);
+        });
+        parts.push((format!("log-prob recompute, {layout}"), recompute, tokens));
+        parts.push((format!("update (fwd+bwd+AdamW), {layout}"), update, tokens));
+    }
 
-    let total = gen_s + recompute_s + update_s;
+    // Shares of one RL step: generation plus the shared-prefix update (what the trainer runs).
+    let step = parts[0].1.0 + parts[4].1.0;
     let rows_n = rows.len();
-    for (part, seconds, mib, count) in [
-        ("generation", gen_s, gen_mib, generated),
-        ("log-prob recompute", recompute_s, recompute_mib, tokens),
-        ("update (fwd+bwd+AdamW)", update_s, update_mib, tokens),
-    ] {
+    for (part, (seconds, mib), count) in parts {
         println!(
             "| {name} | {rows_n} | {count} | {part} | {seconds:.3} | {:.0}% | {:.0} | {mib:.0} |",
-            100.0 * seconds / total,
+            100.0 * seconds / step,
             count as f64 / seconds
         );
     }

@@ -102,12 +102,14 @@ fn run(loss: PolicyLoss, micro_batch_rows: usize) -> Step {
     }
 }
 
-/// `micro_batch_rows = 1` and `= ROWS` agree: loss, grad norm and updated weights within 1e-6
-/// (f32 sums in another order).
+/// `micro_batch_rows = GROUP` (one group per micro-batch) and `= ROWS` agree: loss, grad norm and
+/// updated weights within 1e-6 (f32 sums in another order); both lay each group out as
+/// continuations of its shared prompt. `micro_batch_rows = 1` (every row alone, so laid out
+/// joined) agrees within 1e-5: the two layouts' gradients differ by f32 reassociation, ~1e-6
+/// relative (`rollout_batch.rs` compares the layouts directly).
 fn check(objective: PolicyLoss) {
     let loss = objective.kind();
     let whole = run(objective, ROWS);
-    let rows = run(objective, 1);
     // The update is a real one: rewards differ, so advantages are not all zero.
     assert!(whole.advantage_zero_fraction < 1.0, "{loss}: no signal");
     assert!(
@@ -115,36 +117,39 @@ fn check(objective: PolicyLoss) {
         "{loss}: grad norm {}",
         whole.grad_norm
     );
-    assert_eq!(whole.response_length_mean, rows.response_length_mean);
-    assert!(
-        (whole.loss - rows.loss).abs() <= 1e-6 * whole.loss.abs().max(1.0),
-        "{loss}: loss {} (one pass) vs {} (one row at a time)",
-        whole.loss,
-        rows.loss
-    );
-    assert!(
-        (whole.grad_norm - rows.grad_norm).abs() <= 1e-6 * whole.grad_norm.max(1.0),
-        "{loss}: grad norm {} vs {}",
-        whole.grad_norm,
-        rows.grad_norm
-    );
-    assert_eq!(whole.weights.len(), rows.weights.len());
-    let mut worst = (0.0f32, String::new());
-    for ((name, a), (other, b)) in whole.weights.iter().zip(&rows.weights) {
-        assert_eq!(name, other);
-        for (x, y) in a.iter().zip(b) {
-            let diff = (x - y).abs();
-            if diff > worst.0 {
-                worst = (diff, name.clone());
+    for (micro, tolerance) in [(GROUP, 1e-6), (1, 1e-5)] {
+        let rows = run(objective, micro);
+        assert_eq!(whole.response_length_mean, rows.response_length_mean);
+        assert!(
+            (whole.loss - rows.loss).abs() <= tolerance * whole.loss.abs().max(1.0),
+            "{loss}: loss {} (one pass) vs {} ({micro} rows at a time)",
+            whole.loss,
+            rows.loss
+        );
+        assert!(
+            (whole.grad_norm - rows.grad_norm).abs() <= tolerance * whole.grad_norm.max(1.0),
+            "{loss}: grad norm {} vs {} ({micro} rows at a time)",
+            whole.grad_norm,
+            rows.grad_norm
+        );
+        assert_eq!(whole.weights.len(), rows.weights.len());
+        let mut worst = (0.0f32, String::new());
+        for ((name, a), (other, b)) in whole.weights.iter().zip(&rows.weights) {
+            assert_eq!(name, other);
+            for (x, y) in a.iter().zip(b) {
+                let diff = (x - y).abs();
+                if diff > worst.0 {
+                    worst = (diff, name.clone());
+                }
             }
         }
+        assert!(
+            worst.0 as f64 <= tolerance,
+            "{loss}: updated weights differ by {} in {} ({micro} rows at a time)",
+            worst.0,
+            worst.1
+        );
     }
-    assert!(
-        worst.0 <= 1e-6,
-        "{loss}: updated weights differ by {} in {}",
-        worst.0,
-        worst.1
-    );
 }
 
 #[test]

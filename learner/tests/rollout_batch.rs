@@ -20,8 +20,9 @@ use temper_learner::train::sequences::ResponseBatch;
 use temper_learner::{Advantages, PolicyInputs, PolicyLoss};
 use temper_model::backend::Cpu;
 use temper_model::chat::{ChatTemplate, ContentPart, Message, RenderOptions};
-use temper_model::preprocess::VisionPreprocessConfig;
+use temper_model::logprobs::EntropyGrad;
 use temper_model::picker::{PickAt, TokenPicker};
+use temper_model::preprocess::VisionPreprocessConfig;
 use temper_model::processor::{PreparedPrompt, Processor};
 use temper_model::sampling::argmax;
 use temper_model::tokenizer::{QWEN_SPECIAL_TOKENS, Tokenizer, byte_level_tokenizer_json};
@@ -190,7 +191,7 @@ fn recomputed_logprobs_of_a_two_turn_sample_with_a_tool_image_equal_the_behaviou
         "the batch's mask is the sample's response mask"
     );
     // The scripted picker recorded the plain log-softmax: score without suppression.
-    let scores = batch.scores(&model, 1.0, &[]).unwrap();
+    let scores = batch.scores(&model, 1.0, &[], EntropyGrad::Metric).unwrap();
     let recomputed = host(scores.logprobs);
     let mut checked = 0;
     for (k, (&m, (&ours, &behaviour))) in mask
@@ -218,7 +219,7 @@ fn loss_and_grad(s: &Setup, behaviour: &[f32], shift: f32) -> (f32, Vec<f32>) {
     sample.behaviour_logprobs = behaviour.to_vec();
     let batch = ResponseBatch::<AD>::new(&s.processor, &[(&s.prompt, &sample)], &device).unwrap();
     let mask = batch.mask(&device);
-    let scores = batch.scores(&model, 1.0, &[]).unwrap();
+    let scores = batch.scores(&model, 1.0, &[], EntropyGrad::Metric).unwrap();
     let leaf = scores.logprobs.detach().require_grad();
     let shifted = leaf.clone() + (mask.clone().neg() + 1.0) * shift;
     let old = batch.align(&[sample.behaviour_logprobs.as_slice()], 0.0, &device);
@@ -265,4 +266,91 @@ fn tool_tokens_contribute_no_gradient() {
     }
     assert_eq!(loss_and_grad(&s, &changed, 0.0), (loss, grad.clone()));
     assert_eq!(loss_and_grad(&s, &behaviour, 3.0), (loss, grad));
+}
+
+/// A one-turn sample of `tokens` (every token generated, behaviour log-probs unknown).
+fn one_turn(tokens: &[u32]) -> Sample {
+    Sample {
+        token_ids: tokens.to_vec(),
+        response_mask: vec![1; tokens.len()],
+        behaviour_logprobs: vec![0.0; tokens.len()],
+        images: Vec::new(),
+        turns: Vec::new(),
+        finish: temper_model::FinishReason::Stop,
+        policy_version: 0,
+    }
+}
+
+/// The shared-prefix layout (each prompt prefilled once, rows continued from its cache) gives
+/// the joined layout's log-probs, entropies and parameter gradients: rows of two prompts, one
+/// with an image, samples of different lengths, one of them the 2-turn sample with a tool image.
+#[test]
+fn the_shared_prefix_layout_scores_and_differentiates_as_the_joined_one() {
+    let s = setup();
+    let device = Default::default();
+    let model = Qwen3Vl::<AD>::random(s.config.clone(), 7, &device).unwrap();
+    let text_prompt = s
+        .processor
+        .prepare(&[Message::user("Say hi.")], &[], &[])
+        .unwrap();
+    let short = one_turn(&[b'4' as u32, IM_END]);
+    let longer = one_turn(&[b'1' as u32, b'2' as u32, b'3' as u32, IM_END]);
+    let rows = [
+        (&s.prompt, &s.sample),
+        (&s.prompt, &short),
+        (&text_prompt, &longer),
+        (&text_prompt, &short),
+        (&s.prompt, &longer),
+    ];
+    let run = |shared: bool| {
+        let batch = ResponseBatch::<AD>::with_layout(&s.processor, &rows, &device, shared).unwrap();
+        assert_eq!(batch.is_shared_prefix(), shared);
+        let scores = batch
+            .scores(&model, 0.7, &[IM_END + 5], EntropyGrad::Tracked)
+            .unwrap();
+        let mask = batch.mask(&device);
+        let objective = (scores.logprobs.clone() * mask.clone()).sum()
+            + (scores.entropy.clone() * mask.clone()).sum();
+        let grads = objective.backward();
+        let embed = host(model.language.embed_tokens.val().grad(&grads).unwrap());
+        let patch = host(model.visual.patch_embed.weight.val().grad(&grads).unwrap());
+        let tokens = batch.forward_tokens();
+        let masked = |t: Tensor<AD, 2>| -> Vec<f32> { host((t * mask.clone()).detach()) };
+        (
+            masked(scores.logprobs),
+            masked(scores.entropy),
+            embed,
+            patch,
+            tokens,
+        )
+    };
+    let (lp_joined, ent_joined, embed_joined, patch_joined, tokens_joined) = run(false);
+    let (lp_shared, ent_shared, embed_shared, patch_shared, tokens_shared) = run(true);
+    let close = |what: &str, a: &[f32], b: &[f32], tol: f32| {
+        assert_eq!(a.len(), b.len());
+        let scale = a.iter().fold(1.0f32, |m, x| m.max(x.abs()));
+        for (k, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (x - y).abs() <= tol * scale,
+                "{what}[{k}]: joined {x}, shared {y}"
+            );
+        }
+    };
+    close("log-prob", &lp_joined, &lp_shared, 1e-5);
+    close("entropy", &ent_joined, &ent_shared, 1e-5);
+    close("d/d embed_tokens", &embed_joined, &embed_shared, 1e-5);
+    close("d/d patch_embed", &patch_joined, &patch_shared, 1e-5);
+    assert!(
+        patch_shared.iter().any(|&g| g != 0.0),
+        "the image is in the graph"
+    );
+    assert!(
+        tokens_shared < tokens_joined,
+        "the prompts go through once per group: {tokens_shared} vs {tokens_joined} tokens"
+    );
+    // The trainer's constructor picks the shared layout when rows share a prompt.
+    let auto = ResponseBatch::<AD>::new(&s.processor, &rows, &device).unwrap();
+    assert!(auto.is_shared_prefix());
+    let single = ResponseBatch::<AD>::new(&s.processor, &rows[..1], &device).unwrap();
+    assert!(!single.is_shared_prefix());
 }

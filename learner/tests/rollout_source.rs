@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use temper_learner::train::sequences::ResponseBatch;
 use temper_learner::train::{Outcome, Silent, TrainConfig, Trainer};
 use temper_model::backend::{Cpu, CpuAutodiff};
+use temper_model::logprobs::EntropyGrad;
 use temper_model::processor::Processor;
 use temper_model::{FinishReason, Qwen3Vl, policy_suppressed_tokens};
 use temper_rewards::rollout::{Group, Sample};
@@ -41,10 +42,12 @@ struct Seen {
 }
 
 /// Answers every prompt with the reference (sample 0, and every evaluation sample) or a wrong
-/// digit (the other samples), scored by the run's reward stack.
+/// digit (the other samples), scored by the run's reward stack. With `all_wrong`, every sample
+/// answers the wrong digit: every group's rewards are equal, so every advantage is 0.
 struct Scripted {
     rewards: RewardSet,
     seen: Arc<Mutex<Vec<Seen>>>,
+    all_wrong: bool,
 }
 
 impl RolloutSource<Cpu> for Scripted {
@@ -70,7 +73,7 @@ impl RolloutSource<Cpu> for Scripted {
             let mut samples: Vec<Sample> = (0..request.group_size)
                 .map(|i| {
                     // Shapes answers are 0..=4: 9 is always wrong.
-                    let text = if i == 0 {
+                    let text = if i == 0 && !self.all_wrong {
                         reference.clone()
                     } else {
                         "9".into()
@@ -96,7 +99,12 @@ impl RolloutSource<Cpu> for Scripted {
             let batch =
                 ResponseBatch::<Cpu>::new(processor, &rows, &device).map_err(RolloutError::new)?;
             let scores = batch
-                .scores(policy, request.params.temperature, &suppressed)
+                .scores(
+                    policy,
+                    request.params.temperature,
+                    &suppressed,
+                    EntropyGrad::Metric,
+                )
                 .map_err(RolloutError::new)?;
             let values: Vec<f32> = scores.logprobs.into_data().iter::<f32>().collect();
             for (row, sample) in samples.iter_mut().enumerate() {
@@ -136,6 +144,7 @@ fn one_rl_step_trains_on_groups_from_a_scripted_source() {
     let source = Scripted {
         rewards: RewardSet::from_config(&config.reward_set()).unwrap(),
         seen: seen.clone(),
+        all_wrong: false,
     };
     let dir = tempfile::tempdir().unwrap();
     let outcome = Trainer::<CpuAutodiff>::new(
@@ -252,4 +261,60 @@ fn one_rl_step_trains_on_groups_from_the_in_process_actor() {
         f("logprob_mismatch_mean")
     );
     assert_eq!(f("reward/samples"), 8.0);
+}
+
+/// `rl.entropy_coef`: with every advantage 0 the policy loss has no gradient, so the entropy bonus
+/// is all the update sees — off, there is no gradient; on, the policy's entropy on the sampled
+/// tokens rises from one step to the next.
+#[test]
+fn the_entropy_bonus_alone_raises_the_policy_entropy() {
+    let run = |coef: f64| {
+        let mut config = config();
+        config.rl.steps = 2;
+        config.rl.entropy_coef = coef;
+        // Keep the uninformative groups (dynamic sampling would drop every one).
+        config.rl.dynamic_sampling = None;
+        let source = Scripted {
+            rewards: RewardSet::from_config(&config.reward_set()).unwrap(),
+            seen: Arc::default(),
+            all_wrong: true,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        Trainer::<CpuAutodiff>::new(
+            config,
+            dir.path(),
+            false,
+            Default::default(),
+            Arc::default(),
+            Box::new(Silent),
+        )
+        .unwrap()
+        .with_source(source)
+        .run()
+        .unwrap();
+        let rl = records_of(dir.path(), "rl");
+        assert_eq!(rl.len(), 2);
+        let f = |step: usize, key: &str| {
+            rl[step]
+                .get(key)
+                .and_then(serde_json::Value::as_f64)
+                .unwrap_or_else(|| panic!("{key}: {:?}", rl[step]))
+        };
+        assert_eq!(f(0, "advantage_zero_fraction"), 1.0);
+        assert_eq!(f(1, "advantage_zero_fraction"), 1.0);
+        (f(0, "grad_norm"), f(0, "entropy"), f(1, "entropy"))
+    };
+    let (grad_off, before_off, after_off) = run(0.0);
+    assert_eq!(grad_off, 0.0, "zero advantages, no bonus: no gradient");
+    let (grad_on, before_on, after_on) = run(0.05);
+    assert!(grad_on > 0.0);
+    assert_eq!(
+        before_on, before_off,
+        "the same policy before the first update"
+    );
+    // (Without the bonus only AdamW's weight decay moves the weights, by a factor 1 - 1e-5.)
+    assert!(
+        after_on > before_on + 1e-4 && after_on > after_off + 1e-4,
+        "entropy {before_on} -> {after_on} with the bonus, {before_off} -> {after_off} without"
+    );
 }

@@ -151,6 +151,25 @@ impl<B: Backend> KvCache<B> {
         Tensor::from_data(TensorData::new(data, [batch, 1, l, total]), device)
     }
 
+    /// The cache of rows `rows` (in that order; a row may be taken several times): prefill each
+    /// distinct prompt once, then give every sample its prompt's row. Differentiable under an
+    /// autodiff backend (a `select` on the batch axis).
+    pub fn select(&self, rows: &[usize]) -> Self {
+        let device = self.keys.first().map(Tensor::device).unwrap_or_default();
+        let ids: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+        let ids = Tensor::<B, 1, Int>::from_data(TensorData::new(ids, [rows.len()]), &device);
+        let pick = |t: &Tensor<B, 4>| t.clone().select(0, ids.clone());
+        Self {
+            keys: self.keys.iter().map(pick).collect(),
+            values: self.values.iter().map(pick).collect(),
+            len: self.len,
+            capacity: self.capacity,
+            key_valid: rows.iter().map(|&r| self.key_valid[r].clone()).collect(),
+            valid_count: rows.iter().map(|&r| self.valid_count[r]).collect(),
+            rope_deltas: rows.iter().map(|&r| self.rope_deltas[r]).collect(),
+        }
+    }
+
     /// Repeats every row `times` times (row-major: row 0 ×times, then row 1 ...): prefill a prompt
     /// once, then fork its cache into a group of samples.
     pub fn fork(&self, times: usize) -> Self {

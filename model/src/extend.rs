@@ -29,6 +29,22 @@ impl<B: Backend> Qwen3Vl<B> {
         images: Option<VisualInput<B>>,
         cache: &mut KvCache<B>,
     ) -> Result<Tensor<B, 2>> {
+        let hidden = self.extend_hidden(chunks, images, cache)?;
+        let [b, l, d] = hidden.dims();
+        let last = hidden.narrow(1, l - 1, 1).reshape([b, d]);
+        Ok(self.language.logits(last))
+    }
+
+    /// [`extend`](Self::extend), returning the final hidden states `[B, L, d]` of every chunk
+    /// position (chunks left-padded to the longest, `L`) instead of the last one's logits. Under
+    /// an autodiff backend the gradient flows back through the cache into whatever filled it:
+    /// the learner scores a group's samples as continuations of one prefilled prompt this way.
+    pub fn extend_hidden(
+        &self,
+        chunks: &[Vec<u32>],
+        images: Option<VisualInput<B>>,
+        cache: &mut KvCache<B>,
+    ) -> Result<Tensor<B, 3>> {
         if chunks.len() != cache.batch() {
             return Err(ModelError::input(
                 "chunks",
@@ -84,10 +100,7 @@ impl<B: Backend> Qwen3Vl<B> {
             segment_ids: None,
         };
         self.validate_visual(&batch)?;
-        let out = self.run(&batch, Some((cache, true)), None)?;
-        let [b, l, d] = out.hidden.dims();
-        let last = out.hidden.narrow(1, l - 1, 1).reshape([b, d]);
-        Ok(self.language.logits(last))
+        Ok(self.run(&batch, Some((cache, true)), None)?.hidden)
     }
 
     /// Feeds one token to each row whose entry is `Some` and leaves the others untouched;

@@ -16,7 +16,7 @@ use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use temper_model::Qwen3Vl;
-use temper_model::logprobs::TokenScores;
+use temper_model::logprobs::{EntropyGrad, TokenScores};
 use temper_model::processor::PreparedPrompt;
 use temper_rewards::rollout::Sample;
 
@@ -28,7 +28,8 @@ use super::trainer::Trainer;
 pub(super) struct MicroBatch<B: AutodiffBackend> {
     /// Its rows laid out.
     pub(super) batch: ResponseBatch<B>,
-    /// `[rows, R]` log-probs (differentiable) and entropies of the response window.
+    /// `[rows, R]` log-probs (differentiable) and entropies of the response window
+    /// (differentiable when the caller asked for [`EntropyGrad::Tracked`]).
     pub(super) scores: TokenScores<B>,
     /// `[rows, R]`: 1 at trained tokens.
     pub(super) mask: Tensor<B, 2>,
@@ -58,13 +59,15 @@ pub(super) fn micro_rows(configured: usize, rows: usize) -> usize {
 impl<B: AutodiffBackend> Trainer<B> {
     /// The gradient of `rows[selected]` under `loss`, `micro` rows at a time (steps 1–4 of the
     /// module doc). `loss` gets each micro-batch's indexes into `rows` and the scored batch, and
-    /// returns that micro-batch's weighted share of the loss.
+    /// returns that micro-batch's weighted share of the loss; `entropy` says whether that loss
+    /// may differentiate the entropies.
     pub(super) fn accumulate(
         &self,
         rows: &[(&PreparedPrompt, &Sample)],
         selected: &[usize],
         micro: usize,
         temperature: f32,
+        entropy: EntropyGrad,
         mut loss: impl FnMut(&[usize], MicroBatch<B>) -> Result<Tensor<B, 1>, TrainError>,
     ) -> Result<Accumulated, TrainError> {
         let mut accumulator = GradientsAccumulator::<Qwen3Vl<B>>::new();
@@ -75,9 +78,14 @@ impl<B: AutodiffBackend> Trainer<B> {
             // 1. Lay out.
             let pairs: Vec<(&PreparedPrompt, &Sample)> = chunk.iter().map(|&i| rows[i]).collect();
             let batch = ResponseBatch::<B>::new(&self.processor, &pairs, &self.device)?;
-            sequence_tokens += batch.rows() * batch.batch.seq_len();
+            sequence_tokens += batch.forward_tokens();
             // 2. Score: [rows, R] log-probs and entropies.
-            let scores = batch.scores(&self.compute_model(), temperature, &self.suppressed)?;
+            let scores = batch.scores(
+                &self.compute_model(),
+                temperature,
+                &self.suppressed,
+                entropy,
+            )?;
             let mask = batch.mask(&self.device);
             entropy_sum += (scores.entropy.clone().detach() * mask.clone())
                 .sum()

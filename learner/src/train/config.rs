@@ -245,6 +245,12 @@ pub struct RlConfig {
     /// Nucleus sampling mass (1 = off).
     #[serde(default = "default_top_p")]
     pub top_p: f32,
+    /// Entropy bonus β (verl's `entropy_coeff`): the loss is the objective's minus β × the
+    /// token-mean policy entropy over the generated tokens of the mini-batch. A small β keeps
+    /// the policy exploring, so groups stay informative instead of collapsing onto one answer
+    /// (0 = off, the papers' setting).
+    #[serde(default)]
+    pub entropy_coef: f64,
     /// Top-k sampling (0 = off).
     #[serde(default)]
     pub top_k: usize,
@@ -550,6 +556,13 @@ impl TrainConfig {
                 "rl.temperature",
                 rl.temperature,
                 "must be > 0 (log-probs are taken at the sampling temperature)",
+            ));
+        }
+        if !(rl.entropy_coef >= 0.0 && rl.entropy_coef.is_finite()) {
+            return Err(invalid(
+                "rl.entropy_coef",
+                rl.entropy_coef,
+                "must be a finite number ≥ 0 (0 turns the entropy bonus off)",
             ));
         }
         if let Some(dynamic) = rl.dynamic_sampling {

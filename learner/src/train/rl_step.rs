@@ -8,6 +8,7 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use temper_model::FinishReason;
+use temper_model::logprobs::EntropyGrad;
 use temper_model::processor::PreparedPrompt;
 use temper_rewards::rollout::Sample;
 
@@ -149,8 +150,22 @@ impl<B: AutodiffBackend> Trainer<B> {
         };
         let micro = micro_rows(rl.micro_batch_rows, rows.len());
         let device = self.device.clone();
-        let accumulated =
-            self.accumulate(samples, rows, micro, rl.temperature, |chunk, micro| {
+        // The entropy bonus averages over the mini-batch's generated tokens.
+        let bonus = (rl.entropy_coef > 0.0).then(|| {
+            let tokens: usize = rows.iter().map(|&i| samples[i].1.generated_tokens()).sum();
+            rl.entropy_coef / tokens.max(1) as f64
+        });
+        let entropy_grad = match bonus {
+            Some(_) => EntropyGrad::Tracked,
+            None => EntropyGrad::Metric,
+        };
+        let accumulated = self.accumulate(
+            samples,
+            rows,
+            micro,
+            rl.temperature,
+            entropy_grad,
+            |chunk, micro| {
                 let MicroBatch {
                     batch,
                     scores,
@@ -172,6 +187,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                 let n = chunk_advantages.len();
                 let advantages =
                     Tensor::<B, 1>::from_data(TensorData::new(chunk_advantages, [n]), &device);
+                let mask_for_bonus = mask.clone();
                 let output = loss.compute(PolicyInputs {
                     logprobs: scores.logprobs,
                     old_logprobs,
@@ -181,8 +197,19 @@ impl<B: AutodiffBackend> Trainer<B> {
                 })?;
                 let weight = share(chunk);
                 stats.add(&output.metrics, weight);
-                Ok(output.loss * weight)
-            })?;
+                let share_of_loss = output.loss * weight;
+                Ok(match bonus {
+                    // − β × Σ entropy / generated tokens of the mini-batch.
+                    Some(per_token) => {
+                        share_of_loss
+                            - (scores.entropy * mask_for_bonus)
+                                .sum()
+                                .mul_scalar(per_token)
+                    }
+                    None => share_of_loss,
+                })
+            },
+        )?;
         stats.entropy_sum += accumulated.entropy_sum;
         stats.entropy_tokens += accumulated.trained_tokens;
         Ok((accumulated.grads, accumulated.sequence_tokens))

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use burn::tensor::backend::AutodiffBackend;
 use temper_model::FinishReason;
+use temper_model::logprobs::EntropyGrad;
 use temper_model::processor::PreparedPrompt;
 use temper_rewards::rollout::Sample;
 
@@ -61,13 +62,20 @@ impl<B: AutodiffBackend> Trainer<B> {
         let mut loss_sum = 0.0;
         let all: Vec<usize> = (0..rows.len()).collect();
         let micro = micro_rows(sft.micro_batch_rows, rows.len());
-        let accumulated = self.accumulate(&rows, &all, micro, 1.0, |_, micro_batch| {
-            let MicroBatch { scores, mask, .. } = micro_batch;
-            let output = sft::cross_entropy(scores.logprobs, mask)?;
-            let weight = output.metrics.tokens as f64 / total_tokens.max(1) as f64;
-            loss_sum += output.metrics.loss * weight;
-            Ok(output.loss * weight)
-        })?;
+        let accumulated = self.accumulate(
+            &rows,
+            &all,
+            micro,
+            1.0,
+            EntropyGrad::Metric,
+            |_, micro_batch| {
+                let MicroBatch { scores, mask, .. } = micro_batch;
+                let output = sft::cross_entropy(scores.logprobs, mask)?;
+                let weight = output.metrics.tokens as f64 / total_tokens.max(1) as f64;
+                loss_sum += output.metrics.loss * weight;
+                Ok(output.loss * weight)
+            },
+        )?;
 
         // 3. One update on stage 1's schedule.
         let (grad_norm, lr) = self.apply_update(accumulated.grads, &sft.optim, sft.steps);
