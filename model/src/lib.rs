@@ -3,41 +3,34 @@
 //!
 //! Everything is generic over `B: Backend`; [`backend`] names the CPU default and the CUDA
 //! backend behind the `cuda` feature. Model matmuls go through [`nn::matmul`] / [`nn::linear`],
-//! which use cuBLAS on the CUDA backends (`cublas.rs`).
+//! which use cuBLAS on the CUDA backends (`gpu/cublas.rs`).
+//!
+//! The source folders are the crate's parts: `arch/` (the architecture), `decoding/` (KV cache,
+//! generation, the picker, sampling, log-probs), `checkpoint/` (HF safetensors I/O), `gpu/`
+//! (cuBLAS) and `processing/` (tokenizer, chat template, image/video preprocessing, processor).
+
+// The crate's parts, one folder each; their modules are re-exported here, so every public path
+// is `temper_model::<module>`.
+mod arch;
+mod checkpoint;
+mod decoding;
+mod gpu;
+mod processing;
 
 pub mod alloc_counter;
 pub mod backend;
-pub mod cache;
-pub mod chat;
-pub mod config;
-#[cfg(feature = "cuda")]
-mod cublas;
-pub mod cublas_check;
-pub mod device_sampling;
 pub mod error;
-pub mod extend;
-pub mod gemm_plan;
-pub mod generate;
-pub mod inputs;
-pub mod logprobs;
-pub mod matmul_autodiff;
-pub mod model;
-pub mod nn;
-pub mod output_file;
-pub mod picker;
-pub mod position;
-pub mod precision;
-pub mod preprocess;
-pub mod processor;
-pub mod rope;
-pub mod safetensors_io;
-pub mod sampling;
-pub mod text;
 pub mod threads;
-pub mod tokenizer;
-pub mod trace;
-pub mod vision;
-pub mod weights;
+
+pub use arch::{config, inputs, model, nn, position, precision, rope, text, trace, vision};
+pub use checkpoint::{output_file, safetensors_io, weights};
+pub use decoding::{cache, device_sampling, extend, generate, logprobs, picker, sampling};
+#[cfg(feature = "cuda")]
+pub(crate) use gpu::cublas;
+#[cfg(feature = "self-checks")]
+pub use gpu::cublas_check;
+pub use gpu::{gemm_plan, matmul_autodiff};
+pub use processing::{chat, preprocess, processor, tokenizer};
 
 pub use cache::KvCache;
 pub use config::Qwen3VlConfig;

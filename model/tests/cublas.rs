@@ -5,10 +5,10 @@
 //! ordered with burn's kernels, in f32 and bf16, against a host f64 reference
 //! (`temper_model::cublas_check`).
 //!
-//! `cargo test -p temper-model --release --features cuda --test cublas -- --ignored --nocapture`
+//! `cargo test -p temper-model --release --features cuda,self-checks --test cublas -- --ignored --nocapture`
 //! on a machine with a GPU. The prebuilt device bundle runs the same checks through
 //! `temper bench --cases matmul` (tools/device/gpu_run.sh, `MODE=cublas`).
-#![cfg(feature = "cuda")]
+#![cfg(all(feature = "cuda", feature = "self-checks"))]
 
 use burn::tensor::FloatDType;
 use temper_model::backend::Cuda;

@@ -1,6 +1,6 @@
 """Golden kept sets of transformers' sampling warpers: SuppressTokens -> Temperature -> TopK -> TopP.
 
-Writes model/tests/data/sampling/topk_topp.json, read by `model/src/sampling.rs`'s test
+Writes model/tests/data/sampling/topk_topp.json, read by `model/src/decoding/sampling.rs`'s test
 `kept_set_equals_transformers_topk_then_topp`.
 
 torch is not installed here (only a multi-GB CUDA wheel is on PyPI), so the four processors are

@@ -28,17 +28,41 @@ pub struct Attention<B: Backend> {
     pub head_dim: usize,
 }
 
+/// HF tensor names of an [`Attention`] under `prefix`, written once for load and save.
+struct AttentionNames {
+    q_proj: String,
+    k_proj: String,
+    v_proj: String,
+    o_proj: String,
+    q_norm: String,
+    k_norm: String,
+}
+
+impl AttentionNames {
+    fn new(prefix: &str) -> Self {
+        Self {
+            q_proj: format!("{prefix}.q_proj"),
+            k_proj: format!("{prefix}.k_proj"),
+            v_proj: format!("{prefix}.v_proj"),
+            o_proj: format!("{prefix}.o_proj"),
+            q_norm: format!("{prefix}.q_norm"),
+            k_norm: format!("{prefix}.k_norm"),
+        }
+    }
+}
+
 impl<B: Backend> Attention<B> {
     fn load(loader: &mut Loader<B>, prefix: &str, cfg: &TextConfig) -> Result<Self> {
         let (d, hd) = (cfg.hidden_size, cfg.head_dim());
         let (nh, nkv) = (cfg.num_attention_heads, cfg.num_key_value_heads);
+        let n = AttentionNames::new(prefix);
         Ok(Self {
-            q_proj: loader.linear(&format!("{prefix}.q_proj"), d, nh * hd, false)?,
-            k_proj: loader.linear(&format!("{prefix}.k_proj"), d, nkv * hd, false)?,
-            v_proj: loader.linear(&format!("{prefix}.v_proj"), d, nkv * hd, false)?,
-            o_proj: loader.linear(&format!("{prefix}.o_proj"), nh * hd, d, false)?,
-            q_norm: RmsNorm::load(loader, &format!("{prefix}.q_norm"), hd, cfg.rms_norm_eps)?,
-            k_norm: RmsNorm::load(loader, &format!("{prefix}.k_norm"), hd, cfg.rms_norm_eps)?,
+            q_proj: loader.linear(&n.q_proj, d, nh * hd, false)?,
+            k_proj: loader.linear(&n.k_proj, d, nkv * hd, false)?,
+            v_proj: loader.linear(&n.v_proj, d, nkv * hd, false)?,
+            o_proj: loader.linear(&n.o_proj, nh * hd, d, false)?,
+            q_norm: RmsNorm::load(loader, &n.q_norm, hd, cfg.rms_norm_eps)?,
+            k_norm: RmsNorm::load(loader, &n.k_norm, hd, cfg.rms_norm_eps)?,
             num_heads: nh,
             num_kv_heads: nkv,
             head_dim: hd,
@@ -46,16 +70,13 @@ impl<B: Backend> Attention<B> {
     }
 
     fn save(&self, saver: &mut Saver, prefix: &str) {
-        for (name, linear) in [
-            ("q_proj", &self.q_proj),
-            ("k_proj", &self.k_proj),
-            ("v_proj", &self.v_proj),
-            ("o_proj", &self.o_proj),
-        ] {
-            saver.linear(&format!("{prefix}.{name}"), linear);
-        }
-        self.q_norm.save(saver, &format!("{prefix}.q_norm"));
-        self.k_norm.save(saver, &format!("{prefix}.k_norm"));
+        let n = AttentionNames::new(prefix);
+        saver.linear(&n.q_proj, &self.q_proj);
+        saver.linear(&n.k_proj, &self.k_proj);
+        saver.linear(&n.v_proj, &self.v_proj);
+        saver.linear(&n.o_proj, &self.o_proj);
+        self.q_norm.save(saver, &n.q_norm);
+        self.k_norm.save(saver, &n.k_norm);
     }
 
     /// `x: [B, l, D]`, `cos/sin: [B, 1, l, hd]`, `mask: [B, 1, l, T]` additive, where `T` is `l`
@@ -111,19 +132,38 @@ pub struct Mlp<B: Backend> {
     pub down_proj: Linear<B>,
 }
 
+/// HF tensor names of an [`Mlp`] under `prefix`, written once for load and save.
+struct MlpNames {
+    gate_proj: String,
+    up_proj: String,
+    down_proj: String,
+}
+
+impl MlpNames {
+    fn new(prefix: &str) -> Self {
+        Self {
+            gate_proj: format!("{prefix}.gate_proj"),
+            up_proj: format!("{prefix}.up_proj"),
+            down_proj: format!("{prefix}.down_proj"),
+        }
+    }
+}
+
 impl<B: Backend> Mlp<B> {
     fn load(loader: &mut Loader<B>, prefix: &str, d: usize, i: usize) -> Result<Self> {
+        let n = MlpNames::new(prefix);
         Ok(Self {
-            gate_proj: loader.linear(&format!("{prefix}.gate_proj"), d, i, false)?,
-            up_proj: loader.linear(&format!("{prefix}.up_proj"), d, i, false)?,
-            down_proj: loader.linear(&format!("{prefix}.down_proj"), i, d, false)?,
+            gate_proj: loader.linear(&n.gate_proj, d, i, false)?,
+            up_proj: loader.linear(&n.up_proj, d, i, false)?,
+            down_proj: loader.linear(&n.down_proj, i, d, false)?,
         })
     }
 
     fn save(&self, saver: &mut Saver, prefix: &str) {
-        saver.linear(&format!("{prefix}.gate_proj"), &self.gate_proj);
-        saver.linear(&format!("{prefix}.up_proj"), &self.up_proj);
-        saver.linear(&format!("{prefix}.down_proj"), &self.down_proj);
+        let n = MlpNames::new(prefix);
+        saver.linear(&n.gate_proj, &self.gate_proj);
+        saver.linear(&n.up_proj, &self.up_proj);
+        saver.linear(&n.down_proj, &self.down_proj);
     }
 
     /// `[..., D] → [..., D]`
@@ -145,30 +185,47 @@ pub struct SparseMoe<B: Backend> {
     pub top_k: usize,
 }
 
+/// HF tensor names of a [`SparseMoe`] under `prefix`, written once for load and save.
+struct MoeNames {
+    router: String,
+    gate_up: String,
+    down: String,
+}
+
+impl MoeNames {
+    fn new(prefix: &str) -> Self {
+        Self {
+            router: format!("{prefix}.gate"),
+            gate_up: format!("{prefix}.experts.gate_up_proj"),
+            down: format!("{prefix}.experts.down_proj"),
+        }
+    }
+}
+
 impl<B: Backend> SparseMoe<B> {
     fn load(loader: &mut Loader<B>, prefix: &str, cfg: &TextConfig) -> Result<Self> {
         let d = cfg.hidden_size;
         let e = cfg.num_experts.unwrap_or(0);
         let i = cfg.moe_intermediate_size.unwrap_or(0);
-        let gate_up_name = format!("{prefix}.experts.gate_up_proj");
-        let down_name = format!("{prefix}.experts.down_proj");
+        let n = MoeNames::new(prefix);
+        let (gate_up_name, down_name) = (&n.gate_up, &n.down);
         // transformers 5 saves the transposed layout ([E, 2I, D] / [E, D, I]); detect by shape.
-        let gate_up = if loader.shape_of(&gate_up_name) == Some(vec![e, 2 * i, d]) && 2 * i != d {
+        let gate_up = if loader.shape_of(gate_up_name) == Some(vec![e, 2 * i, d]) && 2 * i != d {
             loader
-                .param(&gate_up_name, [e, 2 * i, d], Init::Normal(0.02))?
+                .param(gate_up_name, [e, 2 * i, d], Init::Normal(0.02))?
                 .map(|t| t.swap_dims(1, 2))
         } else {
-            loader.param(&gate_up_name, [e, d, 2 * i], Init::Normal(0.02))?
+            loader.param(gate_up_name, [e, d, 2 * i], Init::Normal(0.02))?
         };
-        let down = if loader.shape_of(&down_name) == Some(vec![e, d, i]) && i != d {
+        let down = if loader.shape_of(down_name) == Some(vec![e, d, i]) && i != d {
             loader
-                .param(&down_name, [e, d, i], Init::Normal(0.02))?
+                .param(down_name, [e, d, i], Init::Normal(0.02))?
                 .map(|t| t.swap_dims(1, 2))
         } else {
-            loader.param(&down_name, [e, i, d], Init::Normal(0.02))?
+            loader.param(down_name, [e, i, d], Init::Normal(0.02))?
         };
         Ok(Self {
-            router: loader.linear(&format!("{prefix}.gate"), d, e, false)?,
+            router: loader.linear(&n.router, d, e, false)?,
             gate_up,
             down,
             top_k: cfg.num_experts_per_tok.unwrap_or(1),
@@ -176,9 +233,10 @@ impl<B: Backend> SparseMoe<B> {
     }
 
     fn save(&self, saver: &mut Saver, prefix: &str) {
-        saver.linear(&format!("{prefix}.gate"), &self.router);
-        saver.param(&format!("{prefix}.experts.gate_up_proj"), &self.gate_up);
-        saver.param(&format!("{prefix}.experts.down_proj"), &self.down);
+        let n = MoeNames::new(prefix);
+        saver.linear(&n.router, &self.router);
+        saver.param(&n.gate_up, &self.gate_up);
+        saver.param(&n.down, &self.down);
     }
 
     /// `x: [N, D] → [N, D]`; also returns the chosen experts `[N][k]` (descending weight).
@@ -255,45 +313,51 @@ pub struct DecoderLayer<B: Backend> {
     pub mlp: FeedForward<B>,
 }
 
+/// HF tensor names of a [`DecoderLayer`] under `prefix`, written once for load and save.
+struct LayerNames {
+    input_layernorm: String,
+    self_attn: String,
+    post_attention_layernorm: String,
+    mlp: String,
+}
+
+impl LayerNames {
+    fn new(prefix: &str) -> Self {
+        Self {
+            input_layernorm: format!("{prefix}.input_layernorm"),
+            self_attn: format!("{prefix}.self_attn"),
+            post_attention_layernorm: format!("{prefix}.post_attention_layernorm"),
+            mlp: format!("{prefix}.mlp"),
+        }
+    }
+}
+
 impl<B: Backend> DecoderLayer<B> {
     fn load(loader: &mut Loader<B>, prefix: &str, layer: usize, cfg: &TextConfig) -> Result<Self> {
+        let (d, eps) = (cfg.hidden_size, cfg.rms_norm_eps);
+        let n = LayerNames::new(prefix);
         let mlp = if cfg.layer_is_sparse(layer) {
-            FeedForward::Sparse(SparseMoe::load(loader, &format!("{prefix}.mlp"), cfg)?)
+            FeedForward::Sparse(SparseMoe::load(loader, &n.mlp, cfg)?)
         } else {
-            FeedForward::Dense(Mlp::load(
-                loader,
-                &format!("{prefix}.mlp"),
-                cfg.hidden_size,
-                cfg.intermediate_size,
-            )?)
+            FeedForward::Dense(Mlp::load(loader, &n.mlp, d, cfg.intermediate_size)?)
         };
         Ok(Self {
-            input_layernorm: RmsNorm::load(
-                loader,
-                &format!("{prefix}.input_layernorm"),
-                cfg.hidden_size,
-                cfg.rms_norm_eps,
-            )?,
-            self_attn: Attention::load(loader, &format!("{prefix}.self_attn"), cfg)?,
-            post_attention_layernorm: RmsNorm::load(
-                loader,
-                &format!("{prefix}.post_attention_layernorm"),
-                cfg.hidden_size,
-                cfg.rms_norm_eps,
-            )?,
+            input_layernorm: RmsNorm::load(loader, &n.input_layernorm, d, eps)?,
+            self_attn: Attention::load(loader, &n.self_attn, cfg)?,
+            post_attention_layernorm: RmsNorm::load(loader, &n.post_attention_layernorm, d, eps)?,
             mlp,
         })
     }
 
     fn save(&self, saver: &mut Saver, prefix: &str) {
-        self.input_layernorm
-            .save(saver, &format!("{prefix}.input_layernorm"));
-        self.self_attn.save(saver, &format!("{prefix}.self_attn"));
+        let n = LayerNames::new(prefix);
+        self.input_layernorm.save(saver, &n.input_layernorm);
+        self.self_attn.save(saver, &n.self_attn);
         self.post_attention_layernorm
-            .save(saver, &format!("{prefix}.post_attention_layernorm"));
+            .save(saver, &n.post_attention_layernorm);
         match &self.mlp {
-            FeedForward::Dense(mlp) => mlp.save(saver, &format!("{prefix}.mlp")),
-            FeedForward::Sparse(moe) => moe.save(saver, &format!("{prefix}.mlp")),
+            FeedForward::Dense(mlp) => mlp.save(saver, &n.mlp),
+            FeedForward::Sparse(moe) => moe.save(saver, &n.mlp),
         }
     }
 
@@ -348,27 +412,47 @@ pub struct TextModel<B: Backend> {
     pub lm_head: Option<Linear<B>>,
 }
 
+/// HF tensor names of the [`TextModel`], written once for load and save.
+struct TextNames;
+
+impl TextNames {
+    const PREFIX: &'static str = "model.language_model";
+    /// The untied output head (outside `model.`, as in transformers).
+    const LM_HEAD: &'static str = "lm_head";
+
+    fn embed_tokens() -> String {
+        format!("{}.embed_tokens.weight", Self::PREFIX)
+    }
+
+    fn layer(i: usize) -> String {
+        format!("{}.layers.{i}", Self::PREFIX)
+    }
+
+    fn norm() -> String {
+        format!("{}.norm", Self::PREFIX)
+    }
+}
+
 impl<B: Backend> TextModel<B> {
     pub fn load(loader: &mut Loader<B>, cfg: &TextConfig, tied: bool) -> Result<Self> {
-        let p = "model.language_model";
         let layers = (0..cfg.num_hidden_layers)
-            .map(|i| DecoderLayer::load(loader, &format!("{p}.layers.{i}"), i, cfg))
+            .map(|i| DecoderLayer::load(loader, &TextNames::layer(i), i, cfg))
             .collect::<Result<Vec<_>>>()?;
         let lm_head = if tied {
             None
         } else {
-            Some(loader.linear("lm_head", cfg.hidden_size, cfg.vocab_size, false)?)
+            Some(loader.linear(TextNames::LM_HEAD, cfg.hidden_size, cfg.vocab_size, false)?)
         };
         Ok(Self {
             embed_tokens: loader.param(
-                &format!("{p}.embed_tokens.weight"),
+                &TextNames::embed_tokens(),
                 [cfg.vocab_size, cfg.hidden_size],
                 Init::Normal(0.02),
             )?,
             layers,
             norm: RmsNorm::load(
                 loader,
-                &format!("{p}.norm"),
+                &TextNames::norm(),
                 cfg.hidden_size,
                 cfg.rms_norm_eps,
             )?,
@@ -377,14 +461,13 @@ impl<B: Backend> TextModel<B> {
     }
 
     pub fn save(&self, saver: &mut Saver) {
-        let p = "model.language_model";
-        saver.param(&format!("{p}.embed_tokens.weight"), &self.embed_tokens);
+        saver.param(&TextNames::embed_tokens(), &self.embed_tokens);
         for (i, layer) in self.layers.iter().enumerate() {
-            layer.save(saver, &format!("{p}.layers.{i}"));
+            layer.save(saver, &TextNames::layer(i));
         }
-        self.norm.save(saver, &format!("{p}.norm"));
+        self.norm.save(saver, &TextNames::norm());
         if let Some(head) = &self.lm_head {
-            saver.linear("lm_head", head);
+            saver.linear(TextNames::LM_HEAD, head);
         }
     }
 

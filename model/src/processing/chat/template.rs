@@ -15,7 +15,7 @@ use super::message::Message;
 use super::template_env::{raise_exception, strftime_now, tojson_filter};
 
 /// Source of the built-in Qwen3-VL chat template (`model/assets/qwen3_vl_chat_template.jinja`).
-pub const BUILTIN_TEMPLATE: &str = include_str!("../../assets/qwen3_vl_chat_template.jinja");
+pub const BUILTIN_TEMPLATE: &str = include_str!("../../../assets/qwen3_vl_chat_template.jinja");
 
 const DEFAULT_TEMPLATE_NAME: &str = "default";
 const TOOL_USE_TEMPLATE_NAME: &str = "tool_use";

@@ -32,27 +32,52 @@ pub struct VisionBlock<B: Backend> {
     pub num_heads: usize,
 }
 
+/// HF tensor names of a [`VisionBlock`] under `prefix`, written once for load and save.
+struct BlockNames {
+    norm1: String,
+    norm2: String,
+    qkv: String,
+    proj: String,
+    fc1: String,
+    fc2: String,
+}
+
+impl BlockNames {
+    fn new(prefix: &str) -> Self {
+        Self {
+            norm1: format!("{prefix}.norm1"),
+            norm2: format!("{prefix}.norm2"),
+            qkv: format!("{prefix}.attn.qkv"),
+            proj: format!("{prefix}.attn.proj"),
+            fc1: format!("{prefix}.mlp.linear_fc1"),
+            fc2: format!("{prefix}.mlp.linear_fc2"),
+        }
+    }
+}
+
 impl<B: Backend> VisionBlock<B> {
     fn load(loader: &mut Loader<B>, prefix: &str, cfg: &VisionConfig) -> Result<Self> {
         let (d, i) = (cfg.hidden_size, cfg.intermediate_size);
+        let n = BlockNames::new(prefix);
         Ok(Self {
-            norm1: LayerNorm::load(loader, &format!("{prefix}.norm1"), d, VISION_LN_EPS)?,
-            norm2: LayerNorm::load(loader, &format!("{prefix}.norm2"), d, VISION_LN_EPS)?,
-            qkv: loader.linear(&format!("{prefix}.attn.qkv"), d, 3 * d, true)?,
-            proj: loader.linear(&format!("{prefix}.attn.proj"), d, d, true)?,
-            fc1: loader.linear(&format!("{prefix}.mlp.linear_fc1"), d, i, true)?,
-            fc2: loader.linear(&format!("{prefix}.mlp.linear_fc2"), i, d, true)?,
+            norm1: LayerNorm::load(loader, &n.norm1, d, VISION_LN_EPS)?,
+            norm2: LayerNorm::load(loader, &n.norm2, d, VISION_LN_EPS)?,
+            qkv: loader.linear(&n.qkv, d, 3 * d, true)?,
+            proj: loader.linear(&n.proj, d, d, true)?,
+            fc1: loader.linear(&n.fc1, d, i, true)?,
+            fc2: loader.linear(&n.fc2, i, d, true)?,
             num_heads: cfg.num_heads,
         })
     }
 
     fn save(&self, saver: &mut Saver, prefix: &str) {
-        self.norm1.save(saver, &format!("{prefix}.norm1"));
-        self.norm2.save(saver, &format!("{prefix}.norm2"));
-        saver.linear(&format!("{prefix}.attn.qkv"), &self.qkv);
-        saver.linear(&format!("{prefix}.attn.proj"), &self.proj);
-        saver.linear(&format!("{prefix}.mlp.linear_fc1"), &self.fc1);
-        saver.linear(&format!("{prefix}.mlp.linear_fc2"), &self.fc2);
+        let n = BlockNames::new(prefix);
+        self.norm1.save(saver, &n.norm1);
+        self.norm2.save(saver, &n.norm2);
+        saver.linear(&n.qkv, &self.qkv);
+        saver.linear(&n.proj, &self.proj);
+        saver.linear(&n.fc1, &self.fc1);
+        saver.linear(&n.fc2, &self.fc2);
     }
 
     /// `x: [N, Dv]`, `cos/sin: [N, 1, hv]`, `segments`: consecutive row counts that attend only
@@ -129,6 +154,23 @@ pub struct PatchMerger<B: Backend> {
     pub group: usize,
 }
 
+/// HF tensor names of a [`PatchMerger`] under `prefix`, written once for load and save.
+struct MergerNames {
+    norm: String,
+    fc1: String,
+    fc2: String,
+}
+
+impl MergerNames {
+    fn new(prefix: &str) -> Self {
+        Self {
+            norm: format!("{prefix}.norm"),
+            fc1: format!("{prefix}.linear_fc1"),
+            fc2: format!("{prefix}.linear_fc2"),
+        }
+    }
+}
+
 impl<B: Backend> PatchMerger<B> {
     fn load(
         loader: &mut Loader<B>,
@@ -139,24 +181,21 @@ impl<B: Backend> PatchMerger<B> {
         let group = cfg.spatial_merge_size * cfg.spatial_merge_size;
         let wide = cfg.hidden_size * group;
         let norm_dim = if postshuffle { wide } else { cfg.hidden_size };
+        let n = MergerNames::new(prefix);
         Ok(Self {
-            norm: LayerNorm::load(loader, &format!("{prefix}.norm"), norm_dim, VISION_LN_EPS)?,
-            fc1: loader.linear(&format!("{prefix}.linear_fc1"), wide, wide, true)?,
-            fc2: loader.linear(
-                &format!("{prefix}.linear_fc2"),
-                wide,
-                cfg.out_hidden_size,
-                true,
-            )?,
+            norm: LayerNorm::load(loader, &n.norm, norm_dim, VISION_LN_EPS)?,
+            fc1: loader.linear(&n.fc1, wide, wide, true)?,
+            fc2: loader.linear(&n.fc2, wide, cfg.out_hidden_size, true)?,
             postshuffle_norm: postshuffle,
             group,
         })
     }
 
     fn save(&self, saver: &mut Saver, prefix: &str) {
-        self.norm.save(saver, &format!("{prefix}.norm"));
-        saver.linear(&format!("{prefix}.linear_fc1"), &self.fc1);
-        saver.linear(&format!("{prefix}.linear_fc2"), &self.fc2);
+        let n = MergerNames::new(prefix);
+        self.norm.save(saver, &n.norm);
+        saver.linear(&n.fc1, &self.fc1);
+        saver.linear(&n.fc2, &self.fc2);
     }
 
     /// `[N, Dv] → [N/4, D]`
@@ -197,37 +236,69 @@ pub struct VisionTower<B: Backend> {
     pub rope_theta: f64,
 }
 
-impl<B: Backend> VisionTower<B> {
-    pub fn load(loader: &mut Loader<B>, cfg: &VisionConfig) -> Result<Self> {
-        let p = "model.visual";
-        let d = cfg.hidden_size;
-        let patch_name = format!("{p}.patch_embed.proj");
-        let disk_shape = [
-            d,
+/// HF tensor names of the [`VisionTower`], written once for load and save.
+struct TowerNames;
+
+impl TowerNames {
+    const PREFIX: &'static str = "model.visual";
+
+    fn patch_embed() -> String {
+        format!("{}.patch_embed.proj", Self::PREFIX)
+    }
+
+    fn pos_embed() -> String {
+        format!("{}.pos_embed.weight", Self::PREFIX)
+    }
+
+    fn block(i: usize) -> String {
+        format!("{}.blocks.{i}", Self::PREFIX)
+    }
+
+    fn merger() -> String {
+        format!("{}.merger", Self::PREFIX)
+    }
+
+    fn deepstack_merger(j: usize) -> String {
+        format!("{}.deepstack_merger_list.{j}", Self::PREFIX)
+    }
+
+    /// The patch embedding's on-disk shape (a Conv3d kernel).
+    fn patch_embed_shape(cfg: &VisionConfig) -> [usize; 5] {
+        [
+            cfg.hidden_size,
             cfg.in_channels,
             cfg.temporal_patch_size,
             cfg.patch_size,
             cfg.patch_size,
-        ];
-        let patch_embed =
-            loader.linear_shaped(&patch_name, &disk_shape, cfg.patch_dim(), d, true)?;
+        ]
+    }
+}
+
+impl<B: Backend> VisionTower<B> {
+    pub fn load(loader: &mut Loader<B>, cfg: &VisionConfig) -> Result<Self> {
+        let d = cfg.hidden_size;
+        let patch_embed = loader.linear_shaped(
+            &TowerNames::patch_embed(),
+            &TowerNames::patch_embed_shape(cfg),
+            cfg.patch_dim(),
+            d,
+            true,
+        )?;
         let blocks = (0..cfg.depth)
-            .map(|i| VisionBlock::load(loader, &format!("{p}.blocks.{i}"), cfg))
+            .map(|i| VisionBlock::load(loader, &TowerNames::block(i), cfg))
             .collect::<Result<Vec<_>>>()?;
         let deepstack_mergers = (0..cfg.deepstack_visual_indexes.len())
-            .map(|j| {
-                PatchMerger::load(loader, &format!("{p}.deepstack_merger_list.{j}"), cfg, true)
-            })
+            .map(|j| PatchMerger::load(loader, &TowerNames::deepstack_merger(j), cfg, true))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             patch_embed,
             pos_embed: loader.param(
-                &format!("{p}.pos_embed.weight"),
+                &TowerNames::pos_embed(),
                 [cfg.num_position_embeddings, d],
                 Init::Normal(0.02),
             )?,
             blocks,
-            merger: PatchMerger::load(loader, &format!("{p}.merger"), cfg, false)?,
+            merger: PatchMerger::load(loader, &TowerNames::merger(), cfg, false)?,
             deepstack_mergers,
             deepstack_indexes: cfg.deepstack_visual_indexes.clone(),
             spatial_merge_size: cfg.spatial_merge_size,
@@ -237,26 +308,18 @@ impl<B: Backend> VisionTower<B> {
     }
 
     pub fn save(&self, saver: &mut Saver, cfg: &VisionConfig) {
-        let p = "model.visual";
-        let disk_shape = [
-            cfg.hidden_size,
-            cfg.in_channels,
-            cfg.temporal_patch_size,
-            cfg.patch_size,
-            cfg.patch_size,
-        ];
         saver.linear_shaped(
-            &format!("{p}.patch_embed.proj"),
+            &TowerNames::patch_embed(),
             &self.patch_embed,
-            &disk_shape,
+            &TowerNames::patch_embed_shape(cfg),
         );
-        saver.param(&format!("{p}.pos_embed.weight"), &self.pos_embed);
+        saver.param(&TowerNames::pos_embed(), &self.pos_embed);
         for (i, block) in self.blocks.iter().enumerate() {
-            block.save(saver, &format!("{p}.blocks.{i}"));
+            block.save(saver, &TowerNames::block(i));
         }
-        self.merger.save(saver, &format!("{p}.merger"));
+        self.merger.save(saver, &TowerNames::merger());
         for (j, merger) in self.deepstack_mergers.iter().enumerate() {
-            merger.save(saver, &format!("{p}.deepstack_merger_list.{j}"));
+            merger.save(saver, &TowerNames::deepstack_merger(j));
         }
     }
 
