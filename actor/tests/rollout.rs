@@ -58,6 +58,20 @@ struct Setup {
     io: tokio::runtime::Runtime,
 }
 
+impl Setup {
+    /// The tool loop over this setup's model, processor and tools, its calls on `io`.
+    fn rollout(&self, config: ToolLoopConfig) -> ToolRollout<'_, B> {
+        ToolRollout::new(
+            &self.model,
+            &self.processor,
+            &self.tools,
+            config,
+            self.io.handle().clone(),
+        )
+        .unwrap()
+    }
+}
+
 fn setup() -> Setup {
     let config: Qwen3VlConfig = serde_json::from_str(CONFIG).unwrap();
     let specials: Vec<(&str, u32)> = QWEN_SPECIAL_TOKENS.iter().copied().zip(256..).collect();
@@ -177,14 +191,7 @@ fn cached_multi_turn_continuation_equals_a_cache_free_forward() {
         greedy_len: 6,
         seen: Vec::new(),
     };
-    let rollout = ToolRollout::new(
-        &s.model,
-        &s.processor,
-        &s.tools,
-        ToolLoopConfig::default(),
-        s.io.handle().clone(),
-    )
-    .unwrap();
+    let rollout = s.rollout(ToolLoopConfig::default());
     let group = rollout
         .run_with(
             &s.prompt,
@@ -325,14 +332,7 @@ fn malformed_and_unknown_calls_get_error_responses() {
         greedy_len: 3,
         seen: Vec::new(),
     };
-    let rollout = ToolRollout::new(
-        &s.model,
-        &s.processor,
-        &s.tools,
-        ToolLoopConfig::default(),
-        s.io.handle().clone(),
-    )
-    .unwrap();
+    let rollout = s.rollout(ToolLoopConfig::default());
     let group = rollout
         .run_with(
             &s.prompt,
@@ -394,14 +394,7 @@ fn max_turns_is_respected() {
         max_turns: 2,
         ..ToolLoopConfig::default()
     };
-    let rollout = ToolRollout::new(
-        &s.model,
-        &s.processor,
-        &s.tools,
-        config,
-        s.io.handle().clone(),
-    )
-    .unwrap();
+    let rollout = s.rollout(config);
     let group = rollout
         .run_with(
             &s.prompt,
@@ -440,14 +433,7 @@ fn without_tool_calls_the_rollout_samples_like_generate() {
         .concat(),
         ..SamplingParams::default()
     };
-    let rollout = ToolRollout::new(
-        &s.model,
-        &s.processor,
-        &s.tools,
-        ToolLoopConfig::default(),
-        s.io.handle().clone(),
-    )
-    .unwrap();
+    let rollout = s.rollout(ToolLoopConfig::default());
     let group = rollout
         .run(&s.prompt, std::slice::from_ref(&s.image), 3, &params)
         .unwrap();
@@ -495,14 +481,7 @@ fn device_picked_rollouts_equal_host_picked_ones() {
         suppress_token_ids: temper_model::policy_suppressed_tokens(special),
         ..SamplingParams::default()
     };
-    let rollout = ToolRollout::new(
-        &s.model,
-        &s.processor,
-        &s.tools,
-        ToolLoopConfig::default(),
-        s.io.handle().clone(),
-    )
-    .unwrap();
+    let rollout = s.rollout(ToolLoopConfig::default());
     let image = std::slice::from_ref(&s.image);
     // `run` picks untruncated rows on the device; `run_with` the same sampler on the host.
     let on_device = rollout.run(&s.prompt, image, 4, &params).unwrap();
@@ -552,14 +531,7 @@ fn a_batched_rollout_equals_one_rollout_per_prompt() {
         ..SamplingParams::default()
     };
     let (pa, pb) = (params(3), params(4));
-    let rollout = ToolRollout::new(
-        &s.model,
-        &s.processor,
-        &s.tools,
-        ToolLoopConfig::default(),
-        s.io.handle().clone(),
-    )
-    .unwrap();
+    let rollout = s.rollout(ToolLoopConfig::default());
     let image = std::slice::from_ref(&s.image);
     let batched = rollout
         .run_batch(

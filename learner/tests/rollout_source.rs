@@ -130,6 +130,22 @@ impl RolloutSource<Cpu> for Scripted {
     }
 }
 
+/// A fresh run of `config` in `run_dir` on groups from `source`.
+fn train(config: TrainConfig, run_dir: &Path, source: Scripted) -> Outcome {
+    Trainer::<CpuAutodiff>::new(
+        config,
+        run_dir,
+        false,
+        Default::default(),
+        Arc::default(),
+        Box::new(Silent),
+    )
+    .unwrap()
+    .with_source(source)
+    .run()
+    .unwrap()
+}
+
 fn records_of(run_dir: &Path, stage: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
     common::metrics_records(run_dir)
         .into_iter()
@@ -147,18 +163,7 @@ fn one_rl_step_trains_on_groups_from_a_scripted_source() {
         all_wrong: false,
     };
     let dir = tempfile::tempdir().unwrap();
-    let outcome = Trainer::<CpuAutodiff>::new(
-        config,
-        dir.path(),
-        false,
-        Default::default(),
-        Arc::default(),
-        Box::new(Silent),
-    )
-    .unwrap()
-    .with_source(source)
-    .run()
-    .unwrap();
+    let outcome = train(config, dir.path(), source);
     let Outcome::Finished(summary) = outcome else {
         panic!("the run finishes");
     };
@@ -280,18 +285,7 @@ fn the_entropy_bonus_alone_raises_the_policy_entropy() {
             all_wrong: true,
         };
         let dir = tempfile::tempdir().unwrap();
-        Trainer::<CpuAutodiff>::new(
-            config,
-            dir.path(),
-            false,
-            Default::default(),
-            Arc::default(),
-            Box::new(Silent),
-        )
-        .unwrap()
-        .with_source(source)
-        .run()
-        .unwrap();
+        train(config, dir.path(), source);
         let rl = records_of(dir.path(), "rl");
         assert_eq!(rl.len(), 2);
         let f = |step: usize, key: &str| {
