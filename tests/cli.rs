@@ -323,6 +323,37 @@ fn generate_from_a_prompt_with_an_image_and_a_video_prints_text() {
     assert_ne!(with_video, without_video, "--video made no difference");
 }
 
+/// `generate --prompt --tools`: the named built-in tools are offered in the prompt (the same
+/// question then gets other behaviour log-probs), an unknown tool is a clear error naming the
+/// ones there are.
+#[test]
+fn generate_offers_the_named_tools_and_refuses_unknown_ones() {
+    let model = tiny_a_with_tokenizer(None);
+    let m = model.path().to_str().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let out = scratch.path().join("out.safetensors");
+    let question = ["--prompt", "What is 6 * 7?", "--max-new-tokens", "4"];
+    let (_, _, plain) = prompt_run(m, &question, &out);
+    let (text, _, with_tools) = prompt_run(
+        m,
+        &[&question[..], &["--tools", "calculator,image_zoom"]].concat(),
+        &out,
+    );
+    assert!(!text.is_empty());
+    assert_ne!(plain, with_tools, "--tools did not reach the prompt");
+    let unknown = temper(&[
+        "generate", "--model", m, "--prompt", "hi", "--tools", "search",
+    ]);
+    assert_clear_error(
+        &unknown,
+        &[
+            "--tools",
+            "no tool named `search`",
+            "calculator, image_zoom",
+        ],
+    );
+}
+
 /// Issue 11, defect 9: `--group 100000000` aborted the process (SIGABRT, an allocation of
 /// terabytes) and `--max-new-tokens 18446744073709551615` wrapped `seq_len + max_new` and hung.
 /// Both are clear errors now, found before anything is allocated.

@@ -56,6 +56,14 @@ pub struct GenerateArgs {
     /// for --prompt).
     #[arg(long = "stop-token", value_delimiter = ',')]
     pub(crate) stop_tokens: Vec<u32>,
+    /// With --prompt: built-in tools the model may call (`calculator`, `image_zoom`), offered
+    /// in the prompt's `# Tools` block; calls run and their responses are appended until the
+    /// model answers (the tool loop training uses).
+    #[arg(long, value_delimiter = ',', requires = "prompt")]
+    pub(crate) tools: Vec<String>,
+    /// With --tools: assistant turns per sample, the first included.
+    #[arg(long, default_value_t = 4)]
+    pub(crate) max_turns: usize,
     #[arg(long, value_enum, default_value = "cpu")]
     pub(crate) device: DeviceKind,
 }
@@ -91,6 +99,10 @@ impl GenerateArgs {
             self.fps
         );
         ensure!(self.group >= 1, "--group must be at least 1");
+        ensure!(
+            self.max_turns >= 1,
+            "--max-turns must be at least 1 (1 = tool calls are not executed)"
+        );
         Ok(())
     }
 
