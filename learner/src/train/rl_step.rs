@@ -187,7 +187,9 @@ impl<B: AutodiffBackend> Trainer<B> {
                 let n = chunk_advantages.len();
                 let advantages =
                     Tensor::<B, 1>::from_data(TensorData::new(chunk_advantages, [n]), &device);
-                let mask_for_bonus = mask.clone();
+                // − β × Σ entropy / generated tokens of the mini-batch.
+                let bonus = bonus
+                    .map(|per_token| (scores.entropy * mask.clone()).sum().mul_scalar(per_token));
                 let output = loss.compute(PolicyInputs {
                     logprobs: scores.logprobs,
                     old_logprobs,
@@ -199,13 +201,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                 stats.add(&output.metrics, weight);
                 let share_of_loss = output.loss * weight;
                 Ok(match bonus {
-                    // − β × Σ entropy / generated tokens of the mini-batch.
-                    Some(per_token) => {
-                        share_of_loss
-                            - (scores.entropy * mask_for_bonus)
-                                .sum()
-                                .mul_scalar(per_token)
-                    }
+                    Some(bonus) => share_of_loss - bonus,
                     None => share_of_loss,
                 })
             },

@@ -59,34 +59,102 @@ enum Layout<B: Backend> {
     },
 }
 
+impl<B: Backend> Layout<B> {
+    /// `[padding | prompt | sample]` rows.
+    fn joined(
+        processor: &Processor,
+        rows: &[(&PreparedPrompt, &Sample)],
+        device: &B::Device,
+    ) -> Result<Self> {
+        let joined: Vec<PreparedPrompt> = rows
+            .iter()
+            .map(|(prompt, sample)| PreparedPrompt {
+                input_ids: [prompt.input_ids.as_slice(), &sample.token_ids].concat(),
+                images: [prompt.images.as_slice(), &sample.images].concat(),
+                videos: prompt.videos.clone(),
+            })
+            .collect();
+        Ok(Self::Joined(
+            processor.batch::<B>(&joined, device).map_err(model_error)?,
+        ))
+    }
+
+    /// `distinct` (the rows' prompts, each with a token before its last and ending outside a
+    /// vision block) less their last token, and per row `[last prompt token, sample tokens but
+    /// the last]` (every sample has a token).
+    fn shared(
+        processor: &Processor,
+        rows: &[(&PreparedPrompt, &Sample)],
+        distinct: &[&PreparedPrompt],
+        device: &B::Device,
+    ) -> Result<Self> {
+        let prefixes: Vec<PreparedPrompt> = distinct
+            .iter()
+            .map(|p| PreparedPrompt {
+                input_ids: p.input_ids[..p.input_ids.len() - 1].to_vec(),
+                images: p.images.clone(),
+                videos: p.videos.clone(),
+            })
+            .collect();
+        let prompt_of_row: Vec<usize> = rows
+            .iter()
+            .map(|(p, _)| {
+                distinct
+                    .iter()
+                    .position(|d| std::ptr::eq(*d, *p))
+                    .expect("every row's prompt is distinct-listed")
+            })
+            .collect();
+        let continuations: Vec<PreparedPrompt> = rows
+            .iter()
+            .map(|(p, s)| PreparedPrompt {
+                input_ids: [
+                    &p.input_ids[p.input_ids.len() - 1..],
+                    &s.token_ids[..s.token_ids.len() - 1],
+                ]
+                .concat(),
+                images: s.images.clone(),
+                videos: Vec::new(),
+            })
+            .collect();
+        // The processor packs the tool images as a prefill would.
+        let images = processor
+            .batch::<B>(&continuations, device)
+            .map_err(model_error)?
+            .images;
+        Ok(Self::Shared {
+            prompts: processor
+                .batch::<B>(&prefixes, device)
+                .map_err(model_error)?,
+            prompt_of_row,
+            chunks: continuations.into_iter().map(|c| c.input_ids).collect(),
+            images,
+        })
+    }
+}
+
 impl<B: Backend> ResponseBatch<B> {
-    /// Lays out `rows` of `(prompt, sample)`: shared-prefix when some rows hold the same prompt,
-    /// else joined.
+    /// Lays out `rows` of `(prompt, sample)`: shared-prefix where it applies (see
+    /// [`with_layout`](Self::with_layout)), else joined.
     pub fn new(
         processor: &Processor,
         rows: &[(&PreparedPrompt, &Sample)],
         device: &B::Device,
     ) -> Result<Self> {
-        let distinct = distinct_prompts(rows);
-        let splittable = distinct.iter().all(|p| {
-            p.input_ids
-                .last()
-                .is_some_and(|&t| !is_vision(processor, t))
-        });
-        let shared = distinct.len() < rows.len() && splittable;
-        Self::with_layout(processor, rows, device, shared)
+        Self::with_layout(processor, rows, device, true)
     }
 
-    /// [`new`](Self::new) with the layout chosen by the caller (`shared`: shared prefix, which
-    /// needs every prompt to end outside a vision block). Both give the same log-probs; tests
-    /// compare them.
+    /// [`new`](Self::new) with the layout up to the caller: `shared` lays the rows out as
+    /// continuations of their prompts where that applies — some rows share a prompt, every
+    /// prompt has a token before its last and ends outside a vision block, every sample has a
+    /// token — and joined otherwise or when `shared` is false. Both give the same log-probs;
+    /// tests compare them.
     pub fn with_layout(
         processor: &Processor,
         rows: &[(&PreparedPrompt, &Sample)],
         device: &B::Device,
         shared: bool,
     ) -> Result<Self> {
-        let model_error = |e: temper_model::ModelError| LearnerError::input("batch", e.to_string());
         if rows.is_empty() {
             return Err(LearnerError::input("batch", "no rows"));
         }
@@ -103,12 +171,6 @@ impl<B: Backend> ResponseBatch<B> {
                     ),
                 ));
             }
-            if n == 0 {
-                return Err(LearnerError::input(
-                    "batch",
-                    format!("row {i}: the sample has no tokens; there is nothing to score"),
-                ));
-            }
             if prompt.input_ids.is_empty() {
                 return Err(LearnerError::input("batch", "a row has an empty prompt"));
             }
@@ -122,85 +184,28 @@ impl<B: Backend> ResponseBatch<B> {
                     .chain(s.response_mask.iter().map(|&m| f32::from(m == 1)))
             })
             .collect();
-        // Right-aligned sample ids; a shorter row repeats its first token in the masked columns.
+        // Right-aligned sample ids; the masked columns of a shorter row repeat a real id of it
+        // (its first token, or its prompt's last for an empty sample).
         let targets: Vec<i64> = rows
             .iter()
-            .flat_map(|(_, s)| {
+            .flat_map(|(p, s)| {
                 let ids = &s.token_ids;
-                std::iter::repeat_n(ids[0], window - ids.len())
+                let fill = ids.first().or(p.input_ids.last()).copied().unwrap_or(0);
+                std::iter::repeat_n(fill, window - ids.len())
                     .chain(ids.iter().copied())
                     .map(i64::from)
             })
             .collect();
         let targets = Tensor::from_data(TensorData::new(targets, [rows.len(), window]), device);
+        let distinct = distinct_prompts(rows);
+        let shared = shared
+            && distinct.len() < rows.len()
+            && distinct.iter().all(|p| splits_before_last(processor, p))
+            && rows.iter().all(|(_, s)| !s.token_ids.is_empty());
         let layout = if shared {
-            let distinct = distinct_prompts(rows);
-            if let Some(p) = distinct
-                .iter()
-                .find(|p| is_vision(processor, *p.input_ids.last().expect("checked")))
-            {
-                return Err(LearnerError::input(
-                    "batch",
-                    format!(
-                        "a prompt of {} tokens ends inside a vision block; lay it out joined",
-                        p.input_ids.len()
-                    ),
-                ));
-            }
-            let prefixes: Vec<PreparedPrompt> = distinct
-                .iter()
-                .map(|p| PreparedPrompt {
-                    input_ids: p.input_ids[..p.input_ids.len() - 1].to_vec(),
-                    images: p.images.clone(),
-                    videos: p.videos.clone(),
-                })
-                .collect();
-            if prefixes.iter().any(|p| p.input_ids.is_empty()) {
-                // A one-token prompt leaves no prefix to cache.
-                return Self::with_layout(processor, rows, device, false);
-            }
-            let prompt_of_row: Vec<usize> = rows
-                .iter()
-                .map(|(p, _)| {
-                    distinct
-                        .iter()
-                        .position(|d| std::ptr::eq(*d, *p))
-                        .expect("every row's prompt is distinct-listed")
-                })
-                .collect();
-            let continuations: Vec<PreparedPrompt> = rows
-                .iter()
-                .map(|(p, s)| PreparedPrompt {
-                    input_ids: [
-                        &p.input_ids[p.input_ids.len() - 1..],
-                        &s.token_ids[..s.token_ids.len() - 1],
-                    ]
-                    .concat(),
-                    images: s.images.clone(),
-                    videos: Vec::new(),
-                })
-                .collect();
-            Layout::Shared {
-                prompts: processor
-                    .batch::<B>(&prefixes, device)
-                    .map_err(model_error)?,
-                prompt_of_row,
-                images: processor
-                    .batch::<B>(&continuations, device)
-                    .map_err(model_error)?
-                    .images,
-                chunks: continuations.into_iter().map(|c| c.input_ids).collect(),
-            }
+            Layout::shared(processor, rows, &distinct, device)?
         } else {
-            let joined: Vec<PreparedPrompt> = rows
-                .iter()
-                .map(|(prompt, sample)| PreparedPrompt {
-                    input_ids: [prompt.input_ids.as_slice(), &sample.token_ids].concat(),
-                    images: [prompt.images.as_slice(), &sample.images].concat(),
-                    videos: prompt.videos.clone(),
-                })
-                .collect();
-            Layout::Joined(processor.batch::<B>(&joined, device).map_err(model_error)?)
+            Layout::joined(processor, rows, device)?
         };
         Ok(Self {
             layout,
@@ -272,9 +277,7 @@ impl<B: Backend> ResponseBatch<B> {
     ) -> Result<TokenScores<B>> {
         let hidden = match &self.layout {
             Layout::Joined(batch) => {
-                let output = model
-                    .forward(batch, None, None)
-                    .map_err(|e| LearnerError::input("batch", e.to_string()))?;
+                let output = model.forward(batch, None, None).map_err(model_error)?;
                 let [_, len, _] = output.hidden.dims();
                 output.hidden.narrow(1, len - self.window - 1, self.window)
             }
@@ -284,8 +287,6 @@ impl<B: Backend> ResponseBatch<B> {
                 chunks,
                 images,
             } => {
-                let model_error =
-                    |e: temper_model::ModelError| LearnerError::input("batch", e.to_string());
                 let mut cache =
                     model.new_cache(prompts.batch_size(), prompts.seq_len() + self.window);
                 model
@@ -320,9 +321,14 @@ fn distinct_prompts<'p>(rows: &[(&'p PreparedPrompt, &Sample)]) -> Vec<&'p Prepa
     distinct
 }
 
-/// Whether `token` opens, fills or closes a vision block (a prompt ending in one cannot be split
-/// before its last token).
-fn is_vision(processor: &Processor, token: u32) -> bool {
+/// Whether `prompt` can be prefilled without its last token: it has a token before it, and the
+/// last one does not open, fill or close a vision block.
+fn splits_before_last(processor: &Processor, prompt: &PreparedPrompt) -> bool {
     let s = &processor.special;
-    [s.vision_start, s.vision_end, s.image_pad, s.video_pad].contains(&token)
+    let vision = [s.vision_start, s.vision_end, s.image_pad, s.video_pad];
+    prompt.input_ids.len() > 1 && !vision.contains(prompt.input_ids.last().expect("length > 1"))
+}
+
+fn model_error(e: temper_model::ModelError) -> LearnerError {
+    LearnerError::input("batch", e.to_string())
 }

@@ -173,34 +173,7 @@ impl<B: Backend> KvCache<B> {
     /// Repeats every row `times` times (row-major: row 0 ×times, then row 1 ...): prefill a prompt
     /// once, then fork its cache into a group of samples.
     pub fn fork(&self, times: usize) -> Self {
-        let repeat = |t: &Tensor<B, 4>| {
-            let [b, h, cap, d] = t.dims();
-            t.clone()
-                .unsqueeze_dim::<5>(1)
-                .expand([b, times, h, cap, d])
-                .reshape([b * times, h, cap, d])
-        };
-        let rep = |v: &[usize]| {
-            v.iter()
-                .flat_map(|&x| std::iter::repeat_n(x, times))
-                .collect()
-        };
-        Self {
-            keys: self.keys.iter().map(repeat).collect(),
-            values: self.values.iter().map(repeat).collect(),
-            len: self.len,
-            capacity: self.capacity,
-            key_valid: self
-                .key_valid
-                .iter()
-                .flat_map(|row| std::iter::repeat_n(row.clone(), times))
-                .collect(),
-            valid_count: rep(&self.valid_count),
-            rope_deltas: self
-                .rope_deltas
-                .iter()
-                .flat_map(|&x| std::iter::repeat_n(x, times))
-                .collect(),
-        }
+        let rows: Vec<usize> = (0..self.batch() * times).map(|r| r / times).collect();
+        self.select(&rows)
     }
 }
